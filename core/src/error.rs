@@ -1,0 +1,128 @@
+//! The error type: one enum whose variants a caller can match on.
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in collection-store.
+///
+/// Every variant carries a message meant for a person: it names the offending
+/// operator, path or value and says what is accepted instead. Errors caused by
+/// bad input never change stored data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A filter (query) document is malformed: unknown operator, wrong operand type, ...
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// An update document is malformed: unknown operator, mixed operators and fields,
+    /// empty update, conflicting paths, ...
+    #[error("invalid update: {0}")]
+    InvalidUpdate(String),
+    /// A sort specification is malformed.
+    #[error("invalid sort: {0}")]
+    InvalidSort(String),
+    /// A projection specification is malformed.
+    #[error("invalid projection: {0}")]
+    InvalidProjection(String),
+    /// A document is not acceptable for storage (not an object, bad field name, ...).
+    #[error("invalid document: {0}")]
+    InvalidDocument(String),
+    /// A regular expression in a filter does not compile.
+    #[error("invalid regular expression /{pattern}/: {message}")]
+    InvalidRegex {
+        /// The pattern as given.
+        pattern: String,
+        /// What the regex compiler reported.
+        message: String,
+    },
+    /// A document exceeds [`crate::MAX_DOCUMENT_SIZE`] once encoded.
+    #[error("document is {size} bytes once encoded; the limit is {limit} bytes")]
+    DocumentTooLarge {
+        /// Encoded size of the document.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// An update operator met a value of the wrong type in a stored document
+    /// (for example `$inc` on a string). The statement changed nothing.
+    #[error("cannot apply {operator} to field '{path}': {message}")]
+    TypeMismatch {
+        /// The update operator.
+        operator: String,
+        /// The dotted path.
+        path: String,
+        /// What was found instead.
+        message: String,
+    },
+    /// An update tried to change the primary key of a document.
+    #[error("the primary key field '{field}' is immutable; performing this update would change it")]
+    ImmutableField {
+        /// The id field name.
+        field: String,
+    },
+    /// Integer arithmetic overflowed 64 bits.
+    #[error("integer overflow applying {operator} to field '{path}'")]
+    Overflow {
+        /// The update operator.
+        operator: String,
+        /// The dotted path.
+        path: String,
+    },
+    /// A unique constraint (the primary key or a unique index) was violated.
+    #[error("duplicate key in index '{index}': {key}")]
+    DuplicateKey {
+        /// The index name (`_id_` for the primary key).
+        index: String,
+        /// The duplicate key, rendered as JSON.
+        key: String,
+    },
+    /// A collection name or option is not acceptable.
+    #[error("invalid collection: {0}")]
+    InvalidCollection(String),
+    /// An index specification is malformed or conflicts with an existing index.
+    #[error("invalid index: {0}")]
+    InvalidIndex(String),
+    /// The named index does not exist.
+    #[error("index '{0}' not found")]
+    IndexNotFound(String),
+    /// A collection was opened with options that differ from the stored ones.
+    #[error("collection '{name}' exists with different options: {message}")]
+    CollectionOptionsMismatch {
+        /// The collection name.
+        name: String,
+        /// What differs.
+        message: String,
+    },
+    /// Stored bytes failed validation (checksum mismatch, undecodable record).
+    #[error("corrupt data in {location}: {message}")]
+    Corrupt {
+        /// Where the corruption was found (table and key).
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The transaction was already committed or rolled back, or a previous
+    /// statement in it failed in a way that requires a rollback.
+    #[error("transaction is no longer usable: {0}")]
+    TransactionClosed(String),
+    /// The database was opened read-only.
+    #[error("the database is read-only")]
+    ReadOnly,
+    /// An error reported by LMDB.
+    #[error("storage error: {0}")]
+    Storage(#[from] heed::Error),
+    /// An operating-system I/O error.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// True when the error was caused by the caller's input (filter, update,
+    /// document, constraint) rather than by the storage layer.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            Error::Storage(_) | Error::Io(_) | Error::Corrupt { .. } | Error::TransactionClosed(_)
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Runnable examples live in `examples/`; run one with `cargo run --release --example quickstart`.
