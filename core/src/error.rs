@@ -55,7 +55,9 @@ pub enum Error {
         message: String,
     },
     /// An update tried to change the primary key of a document.
-    #[error("the primary key field '{field}' is immutable; performing this update would change it")]
+    #[error(
+        "the primary key field '{field}' is immutable; performing this update would change it"
+    )]
     ImmutableField {
         /// The id field name.
         field: String,
@@ -105,6 +107,18 @@ pub enum Error {
     /// statement in it failed in a way that requires a rollback.
     #[error("transaction is no longer usable: {0}")]
     TransactionClosed(String),
+    /// A write transaction is already open on this thread for this database;
+    /// starting another would wait for itself forever.
+    #[error("this thread already has an open write transaction on this database; run the statement through that transaction (tx.collection(...)) or finish it first")]
+    TransactionInProgress,
+    /// Another process committed while this transaction was being moved to a
+    /// larger memory map, so its reads may be stale. Nothing was committed; retry.
+    #[error("write conflict: another process committed while the database map was growing; the transaction was rolled back, retry it")]
+    WriteConflict,
+    /// The application aborted a transaction (return this from a
+    /// `Database::transaction` closure to roll back with a reason).
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
     /// The database was opened read-only.
     #[error("the database is read-only")]
     ReadOnly,
@@ -122,7 +136,11 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            Error::Storage(_) | Error::Io(_) | Error::Corrupt { .. } | Error::TransactionClosed(_)
+            Error::Storage(_)
+                | Error::Io(_)
+                | Error::Corrupt { .. }
+                | Error::TransactionClosed(_)
+                | Error::WriteConflict
         )
     }
 }

@@ -3,14 +3,49 @@
 //! An embedded document database: collections of JSON-like documents queried
 //! with the MongoDB filter, update, sort and projection language, stored in
 //! LMDB with ACID transactions that span collections.
+//!
+//! ```
+//! use collection_store::{Database, UpdateOptions};
+//! use serde_json::json;
+//!
+//! # fn main() -> collection_store::Result<()> {
+//! # let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let users = db.collection("users")?;
+//! users.insert_one(json!({"_id": 1, "name": "Ann", "age": 30}))?;
+//! let adults = users.find(json!({"age": {"$gte": 18}})).sort(json!({"age": -1})).to_vec()?;
+//! assert_eq!(adults.len(), 1);
+//!
+//! db.transaction(|tx| {
+//!     let orders = tx.collection("orders")?;
+//!     orders.insert_one(json!({"user": 1, "total": 9.5}))?;
+//!     tx.collection("users")?.update_one(json!({"_id": 1}), json!({"$inc": {"orders": 1}}))?;
+//!     Ok(())
+//! })?;
+//! assert_eq!(users.find_one(json!({"_id": 1}))?.unwrap()["orders"], 1);
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 
+pub mod catalog;
+pub mod collection;
+pub mod db;
 pub mod doc;
 pub mod error;
+pub(crate) mod exec;
+pub mod find;
 pub mod keys;
+pub mod query;
+pub mod storage;
+pub mod txn;
 
+pub use catalog::CollectionOptions;
+pub use collection::{Collection, CollectionHandle, TxCollection, UpdateOptions, UpdateResult};
+pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
+pub use find::{Find, FindIter};
+pub use txn::Transaction;
 
 /// The largest encoded document accepted (16 MiB, as in MongoDB).
 pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;

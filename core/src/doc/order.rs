@@ -59,12 +59,13 @@ fn cmp_int_f64(i: i128, f: f64) -> Ordering {
     if f.is_nan() {
         return Ordering::Greater;
     }
-    // i128 spans about ±1.7e38; doubles beyond that are larger in magnitude.
-    const LIMIT: f64 = 1.7e38;
-    if f >= LIMIT {
+    // i128 spans [-2^127, 2^127); doubles outside that are larger in magnitude,
+    // and inside it `floor as i128` is exact.
+    const TWO_127: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
+    if f >= TWO_127 {
         return Ordering::Less;
     }
-    if f <= -LIMIT {
+    if f < -TWO_127 {
         return Ordering::Greater;
     }
     let floor = f.floor();
@@ -92,10 +93,9 @@ pub fn compare(a: &ValRef<'_>, b: &ValRef<'_>) -> Ordering {
     }
     match (a, b) {
         (ValRef::Number(x), ValRef::Number(y)) => compare_num(*x, *y),
-        (
-            ValRef::String(x) | ValRef::Symbol(x),
-            ValRef::String(y) | ValRef::Symbol(y),
-        ) => x.as_bytes().cmp(y.as_bytes()),
+        (ValRef::String(x) | ValRef::Symbol(x), ValRef::String(y) | ValRef::Symbol(y)) => {
+            x.as_bytes().cmp(y.as_bytes())
+        }
         (ValRef::Document(x), ValRef::Document(y)) => compare_docs(x, y),
         (ValRef::Array(x), ValRef::Array(y)) => compare_arrays(x, y),
         (
@@ -199,19 +199,40 @@ mod tests {
 
     #[test]
     fn ints_and_doubles_compare_by_value() {
-        assert_eq!(compare(&n(Num::Int(5)), &n(Num::Double(5.0))), Ordering::Equal);
-        assert_eq!(compare(&n(Num::Int(5)), &n(Num::Double(5.5))), Ordering::Less);
-        assert_eq!(compare(&n(Num::Int(-5)), &n(Num::Double(-5.5))), Ordering::Greater);
+        assert_eq!(
+            compare(&n(Num::Int(5)), &n(Num::Double(5.0))),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(&n(Num::Int(5)), &n(Num::Double(5.5))),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&n(Num::Int(-5)), &n(Num::Double(-5.5))),
+            Ordering::Greater
+        );
         // 2^53 + 1 is not representable as f64; it must still compare above 2^53.
         let big = (1i64 << 53) + 1;
         assert_eq!(
             compare(&n(Num::Int(big)), &n(Num::Double((1u64 << 53) as f64))),
             Ordering::Greater
         );
-        assert_eq!(compare(&n(Num::Double(f64::NAN)), &n(Num::Int(i64::MIN))), Ordering::Less);
-        assert_eq!(compare(&n(Num::Double(-0.0)), &n(Num::Int(0))), Ordering::Equal);
-        assert_eq!(compare(&n(Num::Big(1 << 70)), &n(Num::Int(i64::MAX))), Ordering::Greater);
-        assert_eq!(compare(&n(Num::Double(f64::INFINITY)), &n(Num::Big(1 << 100))), Ordering::Greater);
+        assert_eq!(
+            compare(&n(Num::Double(f64::NAN)), &n(Num::Int(i64::MIN))),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&n(Num::Double(-0.0)), &n(Num::Int(0))),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(&n(Num::Big(1 << 70)), &n(Num::Int(i64::MAX))),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare(&n(Num::Double(f64::INFINITY)), &n(Num::Big(1 << 100))),
+            Ordering::Greater
+        );
     }
 
     #[test]

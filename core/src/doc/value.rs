@@ -94,6 +94,9 @@ pub enum ArrRef<'a> {
 const DEC_BIAS: u128 = 6176;
 
 /// Encodes an integer (outside the i64 range) as Decimal128 bytes.
+///
+/// Only integers with magnitude below 2^113 are representable; callers pass
+/// values in the `u64` range (the only ones JSON input produces).
 pub fn decimal_from_i128(v: i128) -> bson::Decimal128 {
     let sign: u128 = if v < 0 { 1 << 127 } else { 0 };
     let coeff = v.unsigned_abs();

@@ -1,0 +1,174 @@
+//! The catalog: collection definitions stored in the `catalog` table, keyed by
+//! collection name, plus the id counter in the `meta` table.
+
+use heed::RoTxn;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::storage::{Store, Table, Wtx};
+
+/// Options fixed when a collection is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CollectionOptions {
+    /// The primary key field (default `_id`; the original TypeScript store used `id`).
+    pub id_field: String,
+}
+
+impl Default for CollectionOptions {
+    fn default() -> Self {
+        CollectionOptions {
+            id_field: "_id".into(),
+        }
+    }
+}
+
+impl CollectionOptions {
+    /// Options with a custom primary key field name.
+    pub fn with_id_field(id_field: impl Into<String>) -> Self {
+        CollectionOptions {
+            id_field: id_field.into(),
+        }
+    }
+}
+
+/// A stored collection definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    /// Internal id; the 4-byte big-endian prefix of its keys.
+    pub id: u32,
+    /// The name.
+    pub name: String,
+    /// The options given at creation.
+    pub options: CollectionOptions,
+}
+
+impl CollectionMeta {
+    /// The key prefix of this collection's documents in the `docs` table.
+    pub fn prefix(&self) -> [u8; 4] {
+        self.id.to_be_bytes()
+    }
+
+    /// The primary key field name.
+    pub fn id_field(&self) -> &str {
+        &self.options.id_field
+    }
+}
+
+const NEXT_COLLECTION_ID: &[u8] = b"next_collection_id";
+const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+/// On-disk format version written at creation.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Checks a collection name.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |why: &str| Error::InvalidCollection(format!("collection name {name:?} {why}"));
+    if name.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if name.len() > 255 {
+        return Err(bad("is longer than 255 bytes"));
+    }
+    if name.contains('\0') {
+        return Err(bad("contains a NUL byte"));
+    }
+    if name.starts_with('$') {
+        return Err(bad("starts with '$'"));
+    }
+    Ok(())
+}
+
+fn validate_options(opts: &CollectionOptions) -> Result<()> {
+    crate::doc::json::check_field_name(&opts.id_field, &opts.id_field)
+        .map_err(|m| Error::InvalidCollection(format!("id_field: {m}")))?;
+    if opts.id_field.is_empty() {
+        return Err(Error::InvalidCollection("id_field cannot be empty".into()));
+    }
+    Ok(())
+}
+
+/// Reads a collection definition.
+pub fn load(store: &Store, txn: &RoTxn<'_>, name: &str) -> Result<Option<CollectionMeta>> {
+    let Some(bytes) = store.table(Table::Catalog).get(txn, name.as_bytes())? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| Error::Corrupt {
+            location: format!("catalog entry '{name}'"),
+            message: e.to_string(),
+        })
+}
+
+/// Lists all collection definitions.
+pub fn list(store: &Store, txn: &RoTxn<'_>) -> Result<Vec<CollectionMeta>> {
+    let mut out = Vec::new();
+    for item in store.table(Table::Catalog).iter(txn)? {
+        let (key, bytes) = item?;
+        out.push(serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+            location: format!("catalog entry '{}'", String::from_utf8_lossy(key)),
+            message: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
+/// Returns the definition of `name`, creating it with `opts` if absent. When it
+/// exists and `opts` is given, the options must match.
+pub fn get_or_create(
+    w: &mut Wtx<'_, '_>,
+    name: &str,
+    opts: Option<&CollectionOptions>,
+) -> Result<CollectionMeta> {
+    validate_name(name)?;
+    if let Some(meta) = load(w.store(), w.ro(), name)? {
+        if let Some(o) = opts {
+            if *o != meta.options {
+                return Err(Error::CollectionOptionsMismatch {
+                    name: name.to_owned(),
+                    message: format!(
+                        "stored id_field '{}', requested '{}'",
+                        meta.options.id_field, o.id_field
+                    ),
+                });
+            }
+        }
+        return Ok(meta);
+    }
+    let options = opts.cloned().unwrap_or_default();
+    validate_options(&options)?;
+    let next = match w.get(Table::Meta, NEXT_COLLECTION_ID)? {
+        Some(b) if b.len() == 4 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        Some(_) => {
+            return Err(Error::Corrupt {
+                location: "meta/next_collection_id".into(),
+                message: "expected 4 bytes".into(),
+            })
+        }
+        None => 1,
+    };
+    let id_after = next
+        .checked_add(1)
+        .ok_or_else(|| Error::InvalidCollection("collection id space exhausted".into()))?;
+    w.put(Table::Meta, NEXT_COLLECTION_ID, &id_after.to_be_bytes())?;
+    if w.get(Table::Meta, FORMAT_VERSION_KEY)?.is_none() {
+        w.put(
+            Table::Meta,
+            FORMAT_VERSION_KEY,
+            &FORMAT_VERSION.to_be_bytes(),
+        )?;
+    }
+    let meta = CollectionMeta {
+        id: next,
+        name: name.to_owned(),
+        options,
+    };
+    let bytes = serde_json::to_vec(&meta).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    w.put(Table::Catalog, name.as_bytes(), &bytes)?;
+    Ok(meta)
+}
+
+/// Removes a collection definition. Returns false when it did not exist.
+pub fn remove(w: &mut Wtx<'_, '_>, name: &str) -> Result<bool> {
+    w.delete(Table::Catalog, name.as_bytes())
+}

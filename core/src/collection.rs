@@ -1,0 +1,275 @@
+//! Collection handles: the untyped statement API (insert, find, update,
+//! replace, delete, count, distinct) over `serde_json::Value` documents.
+
+use serde_json::Value;
+
+use crate::catalog::{self, CollectionMeta, CollectionOptions};
+use crate::db::Database;
+use crate::doc::json::document_from_json;
+use crate::doc::FieldPath;
+use crate::error::{Error, Result};
+pub use crate::exec::write::UpdateResult;
+use crate::exec::write::{self as exec_write};
+use crate::exec::{read as exec_read, Executor, ExecutorExt};
+use crate::find::Find;
+use crate::query::filter::Filter;
+use crate::query::update::Update;
+use crate::storage::Wtx;
+
+/// Options of `update_*_with` and `replace_one_with`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpdateOptions {
+    /// Insert a document when nothing matches: built from the filter's equality
+    /// fields plus the update (or the replacement document).
+    pub upsert: bool,
+}
+
+impl UpdateOptions {
+    /// Options with `upsert` set.
+    pub fn upsert() -> Self {
+        UpdateOptions { upsert: true }
+    }
+}
+
+/// Where a handle's statements run.
+#[derive(Clone)]
+pub(crate) enum Exec<'t> {
+    /// Each statement in its own transaction.
+    Db(Database),
+    /// Inside an explicit transaction.
+    Tx(&'t (dyn Executor + 't)),
+}
+
+impl Exec<'_> {
+    pub(crate) fn executor(&self) -> &dyn Executor {
+        match self {
+            Exec::Db(db) => db,
+            Exec::Tx(tx) => *tx,
+        }
+    }
+}
+
+/// A handle on one collection. Use it through the aliases [`Collection`]
+/// (statements run in their own transaction) and [`TxCollection`] (statements
+/// run inside an explicit [`crate::Transaction`]).
+#[derive(Clone)]
+pub struct CollectionHandle<'t> {
+    exec: Exec<'t>,
+    name: String,
+    options: CollectionOptions,
+}
+
+/// A collection whose statements each run in their own durable transaction.
+pub type Collection = CollectionHandle<'static>;
+
+/// A collection inside an explicit transaction: reads see the transaction's
+/// own writes, and nothing is visible to others until it commits.
+pub type TxCollection<'t> = CollectionHandle<'t>;
+
+impl std::fmt::Debug for CollectionHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn parse_filter(filter: &Value) -> Result<Filter> {
+    Filter::parse(filter)
+}
+
+fn operator_update(update: &Value, statement: &str) -> Result<Update> {
+    let upd = Update::parse(update)?;
+    if upd.is_replacement() {
+        return Err(Error::InvalidUpdate(format!(
+            "{statement} takes update operators such as {{\"$set\": {{...}}}}; to replace a whole document use replace_one"
+        )));
+    }
+    Ok(upd)
+}
+
+impl<'t> CollectionHandle<'t> {
+    pub(crate) fn new(exec: Exec<'t>, name: String, options: CollectionOptions) -> Self {
+        CollectionHandle {
+            exec,
+            name,
+            options,
+        }
+    }
+
+    /// The collection name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The primary key field (`_id` unless configured otherwise).
+    pub fn id_field(&self) -> &str {
+        &self.options.id_field
+    }
+
+    pub(crate) fn exec(&self) -> &Exec<'t> {
+        &self.exec
+    }
+
+    /// Reads this collection's definition in the given read view (None when dropped).
+    pub(crate) fn meta_in(
+        &self,
+        store: &crate::storage::Store,
+        txn: &heed::RoTxn<'_>,
+    ) -> Result<Option<CollectionMeta>> {
+        catalog::load(store, txn, &self.name)
+    }
+
+    /// Resolves (re-creating if it was dropped) the definition for a write.
+    fn meta_for_write(&self, w: &mut Wtx<'_, '_>) -> Result<CollectionMeta> {
+        catalog::get_or_create(w, &self.name, Some(&self.options))
+    }
+
+    /// Inserts one document; returns its primary key (generated as a 24-digit
+    /// hex ObjectId string when the document has none).
+    pub fn insert_one(&self, doc: Value) -> Result<Value> {
+        let doc = document_from_json(&doc)?;
+        self.exec.executor().write(|w| {
+            let meta = self.meta_for_write(w)?;
+            let (id, doc) = exec_write::with_id(&meta, doc.clone())?;
+            exec_write::insert(w, &meta, &id, &doc)?;
+            Ok(crate::doc::json::json_from_bson(&id))
+        })
+    }
+
+    /// Inserts several documents atomically: all of them or, on any error, none.
+    pub fn insert_many(&self, docs: Vec<Value>) -> Result<Vec<Value>> {
+        let docs = docs
+            .iter()
+            .map(document_from_json)
+            .collect::<Result<Vec<_>>>()?;
+        self.exec.executor().write(|w| {
+            let meta = self.meta_for_write(w)?;
+            let mut ids = Vec::with_capacity(docs.len());
+            for doc in &docs {
+                let (id, doc) = exec_write::with_id(&meta, doc.clone())?;
+                exec_write::insert(w, &meta, &id, &doc)?;
+                ids.push(crate::doc::json::json_from_bson(&id));
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Starts a find statement; refine it with `sort`, `skip`, `limit` and
+    /// `projection`, then run it with `to_vec` or by iterating.
+    pub fn find(&self, filter: Value) -> Find<'t> {
+        Find::new(self.clone(), filter)
+    }
+
+    /// The first document matching `filter` (in primary-key order).
+    pub fn find_one(&self, filter: Value) -> Result<Option<Value>> {
+        Ok(self.find(filter).limit(1).to_vec()?.into_iter().next())
+    }
+
+    /// Counts the documents matching `filter`.
+    pub fn count(&self, filter: Value) -> Result<u64> {
+        let filter = parse_filter(&filter)?;
+        self.exec
+            .executor()
+            .read(|store, txn| match self.meta_in(store, txn)? {
+                Some(meta) => exec_read::count(store, txn, &meta, &filter),
+                None => Ok(0),
+            })
+    }
+
+    /// The distinct values of the dotted `path` among documents matching
+    /// `filter`; array elements count individually. Sorted in query order.
+    pub fn distinct(&self, path: &str, filter: Value) -> Result<Vec<Value>> {
+        let path = FieldPath::parse(path).map_err(Error::InvalidFilter)?;
+        let filter = parse_filter(&filter)?;
+        self.exec
+            .executor()
+            .read(|store, txn| match self.meta_in(store, txn)? {
+                Some(meta) => exec_read::distinct(store, txn, &meta, &path, &filter),
+                None => Ok(Vec::new()),
+            })
+    }
+
+    /// Applies update operators to the first matching document.
+    pub fn update_one(&self, filter: Value, update: Value) -> Result<UpdateResult> {
+        self.update_one_with(filter, update, UpdateOptions::default())
+    }
+
+    /// Applies update operators to every matching document, atomically.
+    pub fn update_many(&self, filter: Value, update: Value) -> Result<UpdateResult> {
+        self.update_many_with(filter, update, UpdateOptions::default())
+    }
+
+    /// [`update_one`](Self::update_one) with options (upsert).
+    pub fn update_one_with(
+        &self,
+        filter: Value,
+        update: Value,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let upd = operator_update(&update, "update_one")?;
+        self.run_update(&filter, &upd, false, options.upsert)
+    }
+
+    /// [`update_many`](Self::update_many) with options (upsert).
+    pub fn update_many_with(
+        &self,
+        filter: Value,
+        update: Value,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let upd = operator_update(&update, "update_many")?;
+        self.run_update(&filter, &upd, true, options.upsert)
+    }
+
+    /// Replaces the first matching document with `doc`, keeping its primary key.
+    pub fn replace_one(&self, filter: Value, doc: Value) -> Result<UpdateResult> {
+        self.replace_one_with(filter, doc, UpdateOptions::default())
+    }
+
+    /// [`replace_one`](Self::replace_one) with options (upsert).
+    pub fn replace_one_with(
+        &self,
+        filter: Value,
+        doc: Value,
+        options: UpdateOptions,
+    ) -> Result<UpdateResult> {
+        let upd = Update::replacement_of(&doc)?;
+        self.run_update(&filter, &upd, false, options.upsert)
+    }
+
+    fn run_update(
+        &self,
+        filter: &Value,
+        upd: &Update,
+        multi: bool,
+        upsert: bool,
+    ) -> Result<UpdateResult> {
+        let filter = parse_filter(filter)?;
+        self.exec.executor().write(|w| {
+            let meta = self.meta_for_write(w)?;
+            exec_write::update(w, &meta, &filter, upd, multi, upsert)
+        })
+    }
+
+    /// Deletes the first matching document; returns how many were deleted (0 or 1).
+    pub fn delete_one(&self, filter: Value) -> Result<u64> {
+        self.run_delete(&filter, false)
+    }
+
+    /// Deletes every matching document, atomically; returns how many.
+    pub fn delete_many(&self, filter: Value) -> Result<u64> {
+        self.run_delete(&filter, true)
+    }
+
+    fn run_delete(&self, filter: &Value, multi: bool) -> Result<u64> {
+        let filter = parse_filter(filter)?;
+        self.exec.executor().write(|w| {
+            let Some(meta) = catalog::load(w.store(), w.ro(), &self.name)? else {
+                return Ok(0);
+            };
+            exec_write::delete(w, &meta, &filter, multi)
+        })
+    }
+}

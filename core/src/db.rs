@@ -1,0 +1,260 @@
+//! [`Database`]: opening a database directory, the catalog of collections, and
+//! the entry points for transactions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::catalog::{self, CollectionOptions};
+use crate::collection::{Collection, CollectionHandle, Exec};
+use crate::error::{Error, Result};
+use crate::exec::{write as exec_write, Executor};
+use crate::storage::{Store, StoreOptions, Wtx};
+use crate::txn::{Transaction, WriterMark};
+
+/// Options for [`Database::open_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DatabaseOptions {
+    /// Initial size of the LMDB memory map in bytes. It is only address space:
+    /// the file grows as data is written, and the map doubles automatically
+    /// whenever it fills up. Default 1 GiB.
+    pub initial_map_size: usize,
+    /// Maximum number of concurrent readers across all processes. Default 1022.
+    pub max_readers: u32,
+    /// Open without write access; writes fail with [`Error::ReadOnly`].
+    pub read_only: bool,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        let s = StoreOptions::default();
+        DatabaseOptions {
+            initial_map_size: s.initial_map_size,
+            max_readers: s.max_readers,
+            read_only: false,
+        }
+    }
+}
+
+impl DatabaseOptions {
+    /// Sets the initial map size.
+    pub fn initial_map_size(mut self, bytes: usize) -> Self {
+        self.initial_map_size = bytes;
+        self
+    }
+
+    /// Opens read-only.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}
+
+pub(crate) struct DbInner {
+    pub(crate) store: Store,
+    pub(crate) read_only: bool,
+}
+
+/// An open database: one directory holding one LMDB environment.
+///
+/// `Database` is `Send + Sync` and cheap to clone (an `Arc` inside); opening the
+/// same directory twice in one process returns the same underlying handle.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<DbInner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.store.path())
+            .finish()
+    }
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DbInner>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<DbInner>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+impl Database {
+    /// Opens the database in directory `path`, creating the directory and the
+    /// database if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Database::open_with(path, DatabaseOptions::default())
+    }
+
+    /// Opens with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, options: DatabaseOptions) -> Result<Database> {
+        let path = path.as_ref();
+        if !options.read_only {
+            std::fs::create_dir_all(path)?;
+        }
+        let canonical = std::fs::canonicalize(path)?;
+        let mut reg = registry()
+            .lock()
+            .map_err(|_| Error::Io(std::io::Error::other("database registry lock poisoned")))?;
+        reg.retain(|_, w| w.strong_count() > 0);
+        if let Some(inner) = reg.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(Database { inner });
+        }
+        let store = Store::open(
+            &canonical,
+            &StoreOptions {
+                initial_map_size: options.initial_map_size,
+                max_readers: options.max_readers,
+                read_only: options.read_only,
+            },
+        )?;
+        let inner = Arc::new(DbInner {
+            store,
+            read_only: options.read_only,
+        });
+        reg.insert(canonical, Arc::downgrade(&inner));
+        Ok(Database { inner })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        self.inner.store.path()
+    }
+
+    /// A handle on collection `name`, created (and recorded in the catalog) on first use.
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        self.open_collection(name, None)
+    }
+
+    /// Like [`Database::collection`], with options for a new collection (for
+    /// example another primary key field). An existing collection must have
+    /// been created with the same options.
+    pub fn collection_with(&self, name: &str, options: CollectionOptions) -> Result<Collection> {
+        self.open_collection(name, Some(options))
+    }
+
+    fn open_collection(
+        &self,
+        name: &str,
+        options: Option<CollectionOptions>,
+    ) -> Result<Collection> {
+        catalog::validate_name(name)?;
+        let exec = Exec::Db(self.clone());
+        let meta = match self.read_meta(name)? {
+            Some(meta) => {
+                if let Some(o) = &options {
+                    if *o != meta.options {
+                        return Err(Error::CollectionOptionsMismatch {
+                            name: name.to_owned(),
+                            message: format!(
+                                "stored id_field '{}', requested '{}'",
+                                meta.options.id_field, o.id_field
+                            ),
+                        });
+                    }
+                }
+                meta
+            }
+            None if self.inner.read_only => {
+                return Err(Error::InvalidCollection(format!(
+                    "collection '{name}' does not exist and the database is read-only"
+                )))
+            }
+            None => self.write(|w| catalog::get_or_create(w, name, options.as_ref()))?,
+        };
+        Ok(CollectionHandle::new(exec, meta.name, meta.options))
+    }
+
+    fn read_meta(&self, name: &str) -> Result<Option<catalog::CollectionMeta>> {
+        let (_g, txn) = self.inner.store.read()?;
+        catalog::load(&self.inner.store, &txn, name)
+    }
+
+    /// Names of all collections, sorted.
+    pub fn list_collections(&self) -> Result<Vec<String>> {
+        let (_g, txn) = self.inner.store.read()?;
+        Ok(catalog::list(&self.inner.store, &txn)?
+            .into_iter()
+            .map(|m| m.name)
+            .collect())
+    }
+
+    /// Drops a collection and all its documents. Returns false when it did not exist.
+    pub fn drop_collection(&self, name: &str) -> Result<bool> {
+        self.write(|w| {
+            let Some(meta) = catalog::load(w.store(), w.ro(), name)? else {
+                return Ok(false);
+            };
+            exec_write::delete_all(w, &meta)?;
+            catalog::remove(w, name)
+        })
+    }
+
+    /// Begins an explicit write transaction. Statements run through
+    /// `tx.collection(..)`; [`Transaction::commit`] makes them durable, and
+    /// dropping the transaction uncommitted rolls everything back.
+    ///
+    /// LMDB admits one writer at a time: `begin` waits while another thread or
+    /// process has a write transaction open, and fails with
+    /// [`Error::TransactionInProgress`] if this thread already has one.
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Transaction::begin(self)
+    }
+
+    /// Runs `f` in a write transaction: committed (durably) when `f` returns
+    /// `Ok`, rolled back when it returns `Err` or panics.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.begin()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs one statement in its own write transaction, growing the map and
+    /// retrying when it fills up.
+    pub(crate) fn write<T>(&self, mut f: impl FnMut(&mut Wtx<'_, '_>) -> Result<T>) -> Result<T> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let store = &self.inner.store;
+        let _mark = WriterMark::acquire(self)?;
+        store.grow_if_nearly_full();
+        loop {
+            let (gate, mut txn) = store.write()?;
+            let res = {
+                let mut w = Wtx::new(store, &mut txn, None);
+                f(&mut w)
+            };
+            let err = match res {
+                Ok(v) => match txn.commit() {
+                    Ok(()) => return Ok(v),
+                    Err(e) => Error::from(e),
+                },
+                Err(e) => {
+                    txn.abort();
+                    e
+                }
+            };
+            drop(gate);
+            if crate::storage::is_map_full(&err) {
+                store.grow()?;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+}
+
+/// Statements of a [`Collection`] handle each run in their own transaction.
+impl Executor for Database {
+    fn read_dyn(&self, f: &mut dyn FnMut(&Store, &heed::RoTxn<'_>) -> Result<()>) -> Result<()> {
+        let (_g, txn) = self.inner.store.read()?;
+        f(&self.inner.store, &txn)
+    }
+
+    fn write_dyn(&self, f: &mut dyn FnMut(&mut Wtx<'_, '_>) -> Result<()>) -> Result<()> {
+        self.write(f)
+    }
+}

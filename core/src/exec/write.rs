@@ -1,0 +1,294 @@
+//! Write statements: insert, update (operators, replacement, upsert), delete.
+//! Every write of a document goes through [`put_document`] / [`delete_document`],
+//! the single place where secondary structures are kept in step with documents.
+
+use bson::{Bson, Document};
+use serde_json::Value;
+
+use super::{doc_key, raw_doc};
+use crate::catalog::CollectionMeta;
+use crate::doc::json::{check_field_name, json_from_bson};
+use crate::doc::{values_equal, ValRef};
+use crate::error::{Error, Result};
+use crate::query::filter::Filter;
+use crate::query::update::{ApplyContext, Update};
+use crate::storage::{Table, Wtx};
+use crate::MAX_DOCUMENT_SIZE;
+
+/// What an update statement did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateResult {
+    /// Documents that matched the filter.
+    pub matched_count: u64,
+    /// Documents that were changed (a no-op update matches but does not modify).
+    pub modified_count: u64,
+    /// The primary key of the inserted document when an upsert inserted one.
+    pub upserted_id: Option<Value>,
+}
+
+/// Checks that a value can be a primary key: any value except arrays, regular
+/// expressions and `undefined`, and documents that contain none of those.
+pub fn check_id(v: &Bson, field: &str) -> Result<()> {
+    match v {
+        Bson::Array(_) => Err(Error::InvalidDocument(format!(
+            "the primary key '{field}' cannot be an array"
+        ))),
+        Bson::RegularExpression(_) | Bson::Undefined => Err(Error::InvalidDocument(format!(
+            "the primary key '{field}' cannot be a regular expression or undefined"
+        ))),
+        Bson::Document(d) => d.values().try_for_each(|x| check_id(x, field)),
+        _ => Ok(()),
+    }
+}
+
+/// Checks every field name of a document that is about to be stored.
+pub fn check_names(doc: &Document, at: &str) -> Result<()> {
+    for (k, v) in doc {
+        let here = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        check_field_name(k, &here).map_err(Error::InvalidDocument)?;
+        check_value_names(v, &here)?;
+    }
+    Ok(())
+}
+
+fn check_value_names(v: &Bson, at: &str) -> Result<()> {
+    match v {
+        Bson::Document(d) => check_names(d, at),
+        Bson::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| check_value_names(x, &format!("{at}.{i}"))),
+        _ => Ok(()),
+    }
+}
+
+/// Encodes a document, enforcing the size limit.
+pub fn encode(doc: &Document) -> Result<Vec<u8>> {
+    let bytes = doc
+        .to_vec()
+        .map_err(|e| Error::InvalidDocument(format!("cannot encode document: {e}")))?;
+    if bytes.len() > MAX_DOCUMENT_SIZE {
+        return Err(Error::DocumentTooLarge {
+            size: bytes.len(),
+            limit: MAX_DOCUMENT_SIZE,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Gives the document a primary key (a new ObjectId in hex when absent) and
+/// moves the key to the front, as MongoDB does.
+pub fn with_id(meta: &CollectionMeta, mut doc: Document) -> Result<(Bson, Document)> {
+    let field = meta.id_field();
+    let id = match doc.remove(field) {
+        Some(id) => id,
+        None => Bson::String(bson::oid::ObjectId::new().to_hex()),
+    };
+    check_id(&id, field)?;
+    let mut out = Document::new();
+    out.insert(field.to_owned(), id.clone());
+    out.extend(doc);
+    Ok((id, out))
+}
+
+/// Stores a document under `key`, replacing `old` when given.
+pub fn put_document(
+    w: &mut Wtx<'_, '_>,
+    _meta: &CollectionMeta,
+    key: &[u8],
+    _old: Option<&[u8]>,
+    new: &[u8],
+) -> Result<()> {
+    w.put(Table::Docs, key, new)
+}
+
+/// Removes the document stored under `key`.
+pub fn delete_document(
+    w: &mut Wtx<'_, '_>,
+    _meta: &CollectionMeta,
+    key: &[u8],
+    _old: &[u8],
+) -> Result<()> {
+    w.delete(Table::Docs, key)?;
+    Ok(())
+}
+
+/// Inserts a document that already carries its primary key first (see [`with_id`]).
+pub fn insert(w: &mut Wtx<'_, '_>, meta: &CollectionMeta, id: &Bson, doc: &Document) -> Result<()> {
+    let bytes = encode(doc)?;
+    let key = doc_key(meta, ValRef::from(id));
+    if w.get(Table::Docs, &key)?.is_some() {
+        return Err(Error::DuplicateKey {
+            index: format!("{}_", meta.id_field()),
+            key: format!("{{\"{}\": {}}}", meta.id_field(), json_from_bson(id)),
+        });
+    }
+    put_document(w, meta, &key, None, &bytes)
+}
+
+/// Collects the keys and bytes of matching documents (all, or the first one).
+fn matching(
+    w: &Wtx<'_, '_>,
+    meta: &CollectionMeta,
+    filter: &Filter,
+    multi: bool,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    super::read::scan(w.store(), w.ro(), meta, filter, None, &mut |k, raw| {
+        out.push((k.to_vec(), raw.as_bytes().to_vec()));
+        Ok(multi)
+    })?;
+    Ok(out)
+}
+
+/// Runs an update statement.
+pub fn update(
+    w: &mut Wtx<'_, '_>,
+    meta: &CollectionMeta,
+    filter: &Filter,
+    upd: &Update,
+    multi: bool,
+    upsert: bool,
+) -> Result<UpdateResult> {
+    let field = meta.id_field();
+    let now = bson::DateTime::now();
+    let mut result = UpdateResult::default();
+    for (key, old_bytes) in matching(w, meta, filter, multi)? {
+        result.matched_count += 1;
+        let old = Document::try_from(raw_doc(&old_bytes, meta)?).map_err(|e| Error::Corrupt {
+            location: format!("collection '{}'", meta.name),
+            message: e.to_string(),
+        })?;
+        let old_id = old.get(field).cloned().unwrap_or(Bson::Null);
+        let new = match upd.replacement() {
+            Some(rep) => {
+                if let Some(rep_id) = rep.get(field) {
+                    if !values_equal(&ValRef::from(rep_id), &ValRef::from(&old_id)) {
+                        return Err(Error::ImmutableField {
+                            field: field.to_owned(),
+                        });
+                    }
+                }
+                let mut d = Document::new();
+                d.insert(field.to_owned(), old_id.clone());
+                for (k, v) in rep {
+                    if k != field {
+                        d.insert(k.clone(), v.clone());
+                    }
+                }
+                d
+            }
+            None => {
+                let mut d = old;
+                upd.apply(
+                    &mut d,
+                    &ApplyContext {
+                        is_insert: false,
+                        now,
+                    },
+                )?;
+                match d.get(field) {
+                    Some(new_id) if values_equal(&ValRef::from(new_id), &ValRef::from(&old_id)) => {
+                    }
+                    _ => {
+                        return Err(Error::ImmutableField {
+                            field: field.to_owned(),
+                        })
+                    }
+                }
+                check_names(&d, "")?;
+                d
+            }
+        };
+        let bytes = encode(&new)?;
+        if bytes != old_bytes {
+            put_document(w, meta, &key, Some(&old_bytes), &bytes)?;
+            result.modified_count += 1;
+        }
+    }
+    if result.matched_count == 0 && upsert {
+        let doc = upsert_document(meta, filter, upd, now)?;
+        let (id, doc) = with_id(meta, doc)?;
+        insert(w, meta, &id, &doc)?;
+        result.upserted_id = Some(json_from_bson(&id));
+    }
+    Ok(result)
+}
+
+/// Builds the document an upsert inserts: the filter's equality fields, then
+/// the update applied with `$setOnInsert` enabled (or the replacement document).
+fn upsert_document(
+    meta: &CollectionMeta,
+    filter: &Filter,
+    upd: &Update,
+    now: bson::DateTime,
+) -> Result<Document> {
+    let field = meta.id_field();
+    let mut doc = Document::new();
+    if let Some(rep) = upd.replacement() {
+        if !rep.contains_key(field) {
+            if let Some((_, id)) = filter
+                .equality_fields()
+                .into_iter()
+                .find(|(p, _)| p.as_str() == field)
+            {
+                doc.insert(field.to_owned(), id.clone());
+            }
+        }
+        doc.extend(rep.clone());
+        return Ok(doc);
+    }
+    for (path, value) in filter.equality_fields() {
+        set_path(&mut doc, path.parts(), value.clone());
+    }
+    upd.apply(
+        &mut doc,
+        &ApplyContext {
+            is_insert: true,
+            now,
+        },
+    )?;
+    check_names(&doc, "")?;
+    Ok(doc)
+}
+
+/// Sets a dotted path in a document, creating intermediate documents; a path
+/// blocked by a non-document value is left alone.
+fn set_path(doc: &mut Document, parts: &[String], value: Bson) {
+    let Some((head, rest)) = parts.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        doc.insert(head.clone(), value);
+        return;
+    }
+    let child = doc
+        .entry(head.clone())
+        .or_insert_with(|| Bson::Document(Document::new()));
+    if let Bson::Document(d) = child {
+        set_path(d, rest, value);
+    }
+}
+
+/// Runs a delete statement; returns the number of documents deleted.
+pub fn delete(
+    w: &mut Wtx<'_, '_>,
+    meta: &CollectionMeta,
+    filter: &Filter,
+    multi: bool,
+) -> Result<u64> {
+    let victims = matching(w, meta, filter, multi)?;
+    for (key, old) in &victims {
+        delete_document(w, meta, key, old)?;
+    }
+    Ok(victims.len() as u64)
+}
+
+/// Deletes every document of a collection (for dropping it).
+pub fn delete_all(w: &mut Wtx<'_, '_>, meta: &CollectionMeta) -> Result<u64> {
+    delete(w, meta, &Filter::True, true)
+}

@@ -1,0 +1,247 @@
+//! [`Find`]: the find statement builder and its streaming iterator.
+
+use std::collections::VecDeque;
+
+use heed::{RoTxn, WithoutTls};
+use serde_json::Value;
+
+use crate::collection::{CollectionHandle, Exec};
+use crate::error::Result;
+use crate::exec::read::{self as exec_read, Query};
+use crate::exec::ExecutorExt;
+use crate::query::filter::Filter;
+use crate::query::projection::Projection;
+use crate::query::sort::SortSpec;
+use crate::storage::GateGuard;
+
+/// A find statement under construction. Nothing runs until [`Find::to_vec`]
+/// or iteration; malformed filters, sorts or projections are reported then.
+#[derive(Debug, Clone)]
+pub struct Find<'t> {
+    coll: CollectionHandle<'t>,
+    filter: Value,
+    sort: Option<Value>,
+    skip: u64,
+    limit: Option<u64>,
+    projection: Option<Value>,
+}
+
+impl<'t> Find<'t> {
+    pub(crate) fn new(coll: CollectionHandle<'t>, filter: Value) -> Self {
+        Find {
+            coll,
+            filter,
+            sort: None,
+            skip: 0,
+            limit: None,
+            projection: None,
+        }
+    }
+
+    /// Orders results, e.g. `json!({"age": -1, "_id": 1})`. Without a sort,
+    /// results come in primary-key order.
+    pub fn sort(mut self, spec: Value) -> Self {
+        self.sort = Some(spec);
+        self
+    }
+
+    /// Skips the first `n` results.
+    pub fn skip(mut self, n: u64) -> Self {
+        self.skip = n;
+        self
+    }
+
+    /// Returns at most `n` results; as in MongoDB, `limit(0)` means no limit.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = if n == 0 { None } else { Some(n) };
+        self
+    }
+
+    /// Shapes each result, e.g. `json!({"name": 1})` or `json!({"password": 0})`.
+    pub fn projection(mut self, spec: Value) -> Self {
+        self.projection = Some(spec);
+        self
+    }
+
+    fn query(&self) -> Result<Query> {
+        Ok(Query {
+            filter: Filter::parse(&self.filter)?,
+            sort: match &self.sort {
+                Some(s) => SortSpec::parse(s)?,
+                None => SortSpec::default(),
+            },
+            skip: self.skip,
+            limit: self.limit,
+            projection: match &self.projection {
+                Some(p) => Projection::parse(p, self.coll.id_field())?,
+                None => None,
+            },
+        })
+    }
+
+    /// Runs the statement and collects every result.
+    pub fn to_vec(self) -> Result<Vec<Value>> {
+        let q = self.query()?;
+        let coll = &self.coll;
+        coll.exec()
+            .executor()
+            .read(|store, txn| match coll.meta_in(store, txn)? {
+                Some(meta) => exec_read::find(store, txn, &meta, &q),
+                None => Ok(Vec::new()),
+            })
+    }
+}
+
+/// Batch size of the streaming iterator.
+const BATCH: usize = 256;
+
+/// Iterator over the results of a [`Find`]. Without a sort, it streams in
+/// batches over one read snapshot taken at the first call to `next`; with a
+/// sort, or inside a transaction, it runs the statement once and then yields.
+pub struct FindIter<'t> {
+    state: IterState<'t>,
+}
+
+enum IterState<'t> {
+    Pending(Box<Find<'t>>),
+    Streaming(Box<Stream>),
+    Buffered(std::vec::IntoIter<Value>),
+    Done,
+}
+
+struct Stream {
+    // Field order matters: the snapshot ends before the gate opens.
+    txn: RoTxn<'static, WithoutTls>,
+    _gate: GateGuard,
+    store_db: crate::db::Database,
+    meta: crate::catalog::CollectionMeta,
+    query: Query,
+    after: Option<Vec<u8>>,
+    skipped: u64,
+    returned: u64,
+    buffer: VecDeque<Value>,
+    exhausted: bool,
+}
+
+impl Stream {
+    fn fill(&mut self) -> Result<()> {
+        let store = &self.store_db.inner.store;
+        let mut batch_left = BATCH;
+        let mut last = None;
+        let q = &self.query;
+        let (skipped, returned, buffer) = (&mut self.skipped, &mut self.returned, &mut self.buffer);
+        let mut reached_end = true;
+        exec_read::scan(
+            store,
+            &self.txn,
+            &self.meta,
+            &q.filter,
+            self.after.as_deref(),
+            &mut |key, raw| {
+                last = Some(key.to_vec());
+                if *skipped < q.skip {
+                    *skipped += 1;
+                } else {
+                    buffer.push_back(exec_read::render(raw, q.projection.as_ref()));
+                    *returned += 1;
+                    if q.limit.is_some_and(|l| *returned >= l) {
+                        return Ok(false);
+                    }
+                }
+                batch_left -= 1;
+                if batch_left == 0 {
+                    reached_end = false;
+                    return Ok(false);
+                }
+                Ok(true)
+            },
+        )?;
+        if reached_end || q.limit.is_some_and(|l| self.returned >= l) {
+            self.exhausted = true;
+        }
+        if last.is_some() {
+            self.after = last;
+        }
+        Ok(())
+    }
+}
+
+impl<'t> IntoIterator for Find<'t> {
+    type Item = Result<Value>;
+    type IntoIter = FindIter<'t>;
+
+    fn into_iter(self) -> FindIter<'t> {
+        FindIter {
+            state: IterState::Pending(Box::new(self)),
+        }
+    }
+}
+
+impl FindIter<'_> {
+    fn start(&mut self, find: Find<'_>) -> Result<()> {
+        let stream_db = match find.coll.exec() {
+            Exec::Db(db) if find.sort.is_none() => Some(db.clone()),
+            _ => None,
+        };
+        let Some(db) = stream_db else {
+            self.state = IterState::Buffered(find.to_vec()?.into_iter());
+            return Ok(());
+        };
+        let query = find.query()?;
+        let (gate, txn) = db.inner.store.read_static()?;
+        let Some(meta) = find.coll.meta_in(&db.inner.store, &txn)? else {
+            self.state = IterState::Done;
+            return Ok(());
+        };
+        self.state = IterState::Streaming(Box::new(Stream {
+            txn,
+            _gate: gate,
+            store_db: db,
+            meta,
+            query,
+            after: None,
+            skipped: 0,
+            returned: 0,
+            buffer: VecDeque::new(),
+            exhausted: false,
+        }));
+        Ok(())
+    }
+}
+
+impl Iterator for FindIter<'_> {
+    type Item = Result<Value>;
+
+    fn next(&mut self) -> Option<Result<Value>> {
+        loop {
+            match &mut self.state {
+                IterState::Pending(_) => {
+                    let IterState::Pending(find) =
+                        std::mem::replace(&mut self.state, IterState::Done)
+                    else {
+                        return None;
+                    };
+                    if let Err(e) = self.start(*find) {
+                        self.state = IterState::Done;
+                        return Some(Err(e));
+                    }
+                }
+                IterState::Buffered(it) => return it.next().map(Ok),
+                IterState::Streaming(s) => {
+                    if let Some(v) = s.buffer.pop_front() {
+                        return Some(Ok(v));
+                    }
+                    if s.exhausted {
+                        self.state = IterState::Done;
+                        return None;
+                    }
+                    if let Err(e) = s.fill() {
+                        self.state = IterState::Done;
+                        return Some(Err(e));
+                    }
+                }
+                IterState::Done => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The LMDB environment and its tables, transactions, and automatic map growth.
+//!
+//! One LMDB environment per database directory, holding a fixed set of named
+//! LMDB databases ("tables"); logical structures (collections, indexes) live
+//! inside them under a 4-byte id prefix, so creating a collection or an index is
+//! an ordinary transactional write. See ARCHITECTURE.md for the key layout.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use heed::types::Bytes;
+use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+
+pub mod wtx;
+pub use wtx::{replay, WriteRecord, Wtx};
+
+/// The named LMDB databases of an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// Database-wide metadata: format version, id counters.
+    Meta,
+    /// Collection and index definitions, keyed by collection name.
+    Catalog,
+    /// Documents: collection id (u32 BE) + encoded primary key -> BSON document.
+    Docs,
+    /// Secondary index entries: index id (u32 BE) + encoded key [+ encoded primary key].
+    Indexes,
+}
+
+impl Table {
+    /// Every table, in a fixed order.
+    pub const ALL: [Table; 4] = [Table::Meta, Table::Catalog, Table::Docs, Table::Indexes];
+
+    fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Catalog => "catalog",
+            Table::Docs => "docs",
+            Table::Indexes => "indexes",
+        }
+    }
+}
+
+/// A raw LMDB database handle.
+pub type Db = heed::Database<'static, Bytes, Bytes>;
+
+/// Options for opening the environment.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Initial size of the memory map in bytes (rounded up to a page multiple).
+    /// The map grows automatically when full.
+    pub initial_map_size: usize,
+    /// Maximum number of concurrent read transactions (LMDB reader slots).
+    pub max_readers: u32,
+    /// Open read-only.
+    pub read_only: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            // Only address space: LMDB grows the file as pages are used.
+            initial_map_size: 1 << 30,
+            max_readers: 1022,
+            read_only: false,
+        }
+    }
+}
+
+/// The open environment with its tables.
+pub struct Store {
+    env: heed::Env<WithoutTls>,
+    tables: [Db; 4],
+    /// Held shared by every open transaction of this process, exclusively while
+    /// the map is resized (LMDB forbids resizing with open transactions).
+    gate: Arc<RwLock<()>>,
+    path: PathBuf,
+}
+
+/// A shared hold on the resize gate, kept alive as long as a transaction is open.
+pub type GateGuard = parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
+
+fn page_size() -> usize {
+    4096
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+/// How long a writer that needs a larger map waits for this process's open
+/// read transactions (for example a live `Find` iterator) to end.
+const GROW_WAIT: Duration = Duration::from_secs(30);
+
+impl Store {
+    /// Opens (creating if needed) the environment at `dir`.
+    pub fn open(dir: &Path, opts: &StoreOptions) -> Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let file_len = std::fs::metadata(dir.join("data.mdb"))
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        let map_size = round_up(
+            opts.initial_map_size.max(file_len * 2).max(1 << 20),
+            page_size(),
+        );
+        let mut builder = EnvOpenOptions::new().read_txn_without_tls();
+        builder
+            .map_size(map_size)
+            .max_dbs(16)
+            .max_readers(opts.max_readers);
+        if opts.read_only {
+            // SAFETY: READ_ONLY only restricts what this handle may do.
+            unsafe { builder.flags(EnvFlags::READ_ONLY) };
+        }
+        // SAFETY: LMDB requires that the same environment is not opened twice in
+        // one process; `Database::open` keeps a process-wide registry of open
+        // directories and hands out the existing handle instead. The directory
+        // is not on a network filesystem as far as we can tell; LMDB's lock file
+        // needs POSIX shared memory semantics, which local filesystems provide.
+        let env = unsafe { builder.open(dir) }?;
+        let tables: [Db; 4] = if opts.read_only {
+            let rtxn = env.read_txn()?;
+            let name = dir.display().to_string();
+            let opened = env.open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_> {
+                let open = |t: Table| -> Result<heed::Database<'_, Bytes, Bytes>> {
+                    opener.open_database(rtxn, Some(t.name()))?.ok_or_else(|| Error::Corrupt {
+                        location: name.clone(),
+                        message: format!(
+                            "table '{}' is missing; the directory holds no collection-store database",
+                            t.name()
+                        ),
+                    })
+                };
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    open(Table::Meta)?,
+                    open(Table::Catalog)?,
+                    open(Table::Docs)?,
+                    open(Table::Indexes)?,
+                )))
+            })?;
+            match opened {
+                CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
+                CommitOrAbort::Abort(()) => unreachable_abort()?,
+            }
+        } else {
+            let wtxn = env.write_txn()?;
+            let created =
+                env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+                    let mut create = |t: Table| -> heed::Result<heed::Database<'_, Bytes, Bytes>> {
+                        opener.create_database(wtxn, Some(t.name()))
+                    };
+                    Ok(CommitOrAbort::<_, ()>::Commit((
+                        create(Table::Meta)?,
+                        create(Table::Catalog)?,
+                        create(Table::Docs)?,
+                        create(Table::Indexes)?,
+                    )))
+                })?;
+            match created {
+                CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
+                CommitOrAbort::Abort(()) => unreachable_abort()?,
+            }
+        };
+        Ok(Store {
+            env,
+            tables,
+            gate: Arc::new(RwLock::new(())),
+            path: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory of the environment.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The handle of a table.
+    pub fn table(&self, t: Table) -> Db {
+        self.tables[t as usize]
+    }
+
+    /// Begins a read transaction (a consistent snapshot).
+    pub fn read(&self) -> Result<(GateGuard, RoTxn<'_, WithoutTls>)> {
+        loop {
+            let guard = self.gate.read_arc();
+            match self.env.read_txn() {
+                Ok(t) => return Ok((guard, t)),
+                Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {
+                    drop(guard);
+                    self.adopt_foreign_resize()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Begins a read transaction that owns its environment handle, for iterators
+    /// that outlive the borrow of the store.
+    pub fn read_static(&self) -> Result<(GateGuard, RoTxn<'static, WithoutTls>)> {
+        loop {
+            let guard = self.gate.read_arc();
+            match self.env.clone().static_read_txn() {
+                Ok(t) => return Ok((guard, t)),
+                Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {
+                    drop(guard);
+                    self.adopt_foreign_resize()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Begins a write transaction. Blocks while another writer (thread or process) is active.
+    pub fn write(&self) -> Result<(GateGuard, RwTxn<'_>)> {
+        loop {
+            let guard = self.gate.read_arc();
+            match self.env.write_txn() {
+                Ok(t) => return Ok((guard, t)),
+                Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {
+                    drop(guard);
+                    self.adopt_foreign_resize()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Begins a nested write transaction inside `parent`.
+    pub fn nested<'p>(&'p self, parent: &'p mut RwTxn<'_>) -> Result<RwTxn<'p>> {
+        Ok(self.env.nested_write_txn(parent)?)
+    }
+
+    /// The id of the last committed LMDB transaction (for detecting foreign commits).
+    pub fn last_txn_id(&self) -> usize {
+        self.env.info().last_txn_id
+    }
+
+    /// The current map size in bytes.
+    pub fn map_size(&self) -> usize {
+        self.env.info().map_size
+    }
+
+    /// Bytes of the data file in use.
+    pub fn used_bytes(&self) -> u64 {
+        let info = self.env.info();
+        (info.last_page_number as u64 + 1) * page_size() as u64
+    }
+
+    /// Doubles the map size. The caller must hold no transaction of this store.
+    pub fn grow(&self) -> Result<()> {
+        let Some(_exclusive) = self.gate.try_write_for(GROW_WAIT) else {
+            return Err(Error::Io(std::io::Error::other(
+                "the database file needs a larger memory map, but read transactions (open Find iterators) \
+                 in this process kept it from growing; finish or drop them and retry",
+            )));
+        };
+        let current = self.env.info().map_size;
+        let new_size = round_up(current.saturating_mul(2), page_size());
+        tracing::debug!(from = current, to = new_size, "growing LMDB map");
+        // SAFETY: the exclusive gate guarantees that no transaction of this
+        // process is open (every transaction holds the gate shared).
+        unsafe { self.env.resize(new_size) }?;
+        Ok(())
+    }
+
+    /// Grows the map ahead of time when more than three quarters are in use and
+    /// no transaction of this process is open (otherwise growth waits for the
+    /// moment a write actually fills the map).
+    pub fn grow_if_nearly_full(&self) {
+        let info = self.env.info();
+        let used = (info.last_page_number + 1) * page_size();
+        if used.saturating_mul(4) < info.map_size.saturating_mul(3) {
+            return;
+        }
+        if let Some(_exclusive) = self.gate.try_write() {
+            let new_size = round_up(info.map_size.saturating_mul(2), page_size());
+            // SAFETY: the exclusive gate guarantees that no transaction of this
+            // process is open (every transaction holds the gate shared).
+            if let Err(e) = unsafe { self.env.resize(new_size) } {
+                tracing::warn!(error = %e, "could not grow the LMDB map ahead of time");
+            }
+        }
+    }
+
+    /// Adopts a map size set by another process (after `MDB_MAP_RESIZED`).
+    fn adopt_foreign_resize(&self) -> Result<()> {
+        let Some(_exclusive) = self.gate.try_write_for(GROW_WAIT) else {
+            return Err(Error::Io(std::io::Error::other(
+                "another process grew the database map, and open read transactions in this process \
+                 kept this one from adopting the new size; finish or drop them and retry",
+            )));
+        };
+        // SAFETY: as in `grow`; size 0 adopts the size recorded in the environment.
+        unsafe { self.env.resize(0) }?;
+        Ok(())
+    }
+
+    /// Flushes the environment to disk.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.env.force_sync()?)
+    }
+}
+
+fn unreachable_abort<T>() -> Result<T> {
+    Err(Error::Io(std::io::Error::other(
+        "table creation was aborted",
+    )))
+}
+
+/// True when the error means the memory map is full.
+pub fn is_map_full(e: &Error) -> bool {
+    matches!(e, Error::Storage(heed::Error::Mdb(heed::MdbError::MapFull)))
+}
