@@ -5,6 +5,7 @@ use heed::RoTxn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::index::IndexMeta;
 use crate::storage::{Store, Table, Wtx};
 
 /// Options fixed when a collection is created.
@@ -33,7 +34,7 @@ impl CollectionOptions {
 }
 
 /// A stored collection definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionMeta {
     /// Internal id; the 4-byte big-endian prefix of its keys.
     pub id: u32,
@@ -41,6 +42,9 @@ pub struct CollectionMeta {
     pub name: String,
     /// The options given at creation.
     pub options: CollectionOptions,
+    /// Secondary indexes (the primary key index is implicit).
+    #[serde(default)]
+    pub indexes: Vec<IndexMeta>,
 }
 
 impl CollectionMeta {
@@ -57,6 +61,7 @@ impl CollectionMeta {
 
 const NEXT_COLLECTION_ID: &[u8] = b"next_collection_id";
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+const NEXT_INDEX_ID: &[u8] = b"next_index_id";
 /// On-disk format version written at creation.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -162,10 +167,81 @@ pub fn get_or_create(
         id: next,
         name: name.to_owned(),
         options,
+        indexes: Vec::new(),
     };
-    let bytes = serde_json::to_vec(&meta).map_err(|e| Error::Io(std::io::Error::other(e)))?;
-    w.put(Table::Catalog, name.as_bytes(), &bytes)?;
+    save(w, &meta)?;
     Ok(meta)
+}
+
+/// Writes a collection definition.
+pub fn save(w: &mut Wtx<'_, '_>, meta: &CollectionMeta) -> Result<()> {
+    let bytes = serde_json::to_vec(meta).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    w.put(Table::Catalog, meta.name.as_bytes(), &bytes)
+}
+
+/// Allocates an id for a new index.
+pub fn next_index_id(w: &mut Wtx<'_, '_>) -> Result<u32> {
+    let next = match w.get(Table::Meta, NEXT_INDEX_ID)? {
+        Some(b) if b.len() == 4 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        Some(_) => {
+            return Err(Error::Corrupt {
+                location: "meta/next_index_id".into(),
+                message: "expected 4 bytes".into(),
+            })
+        }
+        None => 1,
+    };
+    let after = next
+        .checked_add(1)
+        .ok_or_else(|| Error::InvalidIndex("index id space exhausted".into()))?;
+    w.put(Table::Meta, NEXT_INDEX_ID, &after.to_be_bytes())?;
+    Ok(next)
+}
+
+/// Statistics counters kept in the `meta` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counter {
+    /// Documents in a collection (by collection id).
+    Docs(u32),
+    /// Entries in an index (by index id).
+    Entries(u32),
+}
+
+impl Counter {
+    fn key(self) -> [u8; 6] {
+        let (tag, id) = match self {
+            Counter::Docs(id) => (b'c', id),
+            Counter::Entries(id) => (b'i', id),
+        };
+        let b = id.to_be_bytes();
+        [b'#', tag, b[0], b[1], b[2], b[3]]
+    }
+}
+
+/// Reads a counter (0 when never written).
+pub fn count(store: &Store, txn: &RoTxn<'_>, c: Counter) -> Result<u64> {
+    Ok(match store.table(Table::Meta).get(txn, &c.key())? {
+        Some(b) if b.len() == 8 => {
+            u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        }
+        _ => 0,
+    })
+}
+
+/// Adds `delta` to a counter.
+pub fn add_count(w: &mut Wtx<'_, '_>, c: Counter, delta: i64) -> Result<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let cur = count(w.store(), w.ro(), c)?;
+    let new = (cur as i64).saturating_add(delta).max(0) as u64;
+    w.put(Table::Meta, &c.key(), &new.to_be_bytes())
+}
+
+/// Removes a counter.
+pub fn clear_count(w: &mut Wtx<'_, '_>, c: Counter) -> Result<()> {
+    w.delete(Table::Meta, &c.key())?;
+    Ok(())
 }
 
 /// Removes a collection definition. Returns false when it did not exist.

@@ -9,9 +9,10 @@ use crate::doc::json::document_from_json;
 use crate::doc::FieldPath;
 use crate::error::{Error, Result};
 pub use crate::exec::write::UpdateResult;
-use crate::exec::write::{self as exec_write};
+use crate::exec::write::{self as exec_write, WriteCtx};
 use crate::exec::{read as exec_read, Executor, ExecutorExt};
 use crate::find::Find;
+use crate::index::{build, IndexSpec};
 use crate::query::filter::Filter;
 use crate::query::update::Update;
 use crate::storage::Wtx;
@@ -126,14 +127,75 @@ impl<'t> CollectionHandle<'t> {
         catalog::get_or_create(w, &self.name, Some(&self.options))
     }
 
+    /// Runs one write statement with the collection's definition and indexes,
+    /// then records its statistics.
+    fn write_statement<T>(
+        &self,
+        mut f: impl FnMut(&mut Wtx<'_, '_>, &mut WriteCtx) -> Result<T>,
+    ) -> Result<T> {
+        self.exec.executor().write(|w| {
+            let mut ctx = WriteCtx::new(self.meta_for_write(w)?)?;
+            let out = f(w, &mut ctx)?;
+            ctx.finish(w)?;
+            Ok(out)
+        })
+    }
+
+    /// Creates a secondary index and builds it over the existing documents.
+    /// Creating an index that exists with the same specification does nothing;
+    /// with a different one it is an error. Returns the index name.
+    pub fn create_index(&self, spec: IndexSpec) -> Result<String> {
+        self.create_index_with_progress(spec, |_, _| {})
+    }
+
+    /// [`create_index`](Self::create_index), calling `progress(done, total)`
+    /// as documents are indexed.
+    pub fn create_index_with_progress(
+        &self,
+        spec: IndexSpec,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<String> {
+        let name = spec.index_name();
+        self.exec.executor().write(|w| {
+            let mut meta = self.meta_for_write(w)?;
+            build::create(w, &mut meta, spec.clone(), &mut progress)
+        })?;
+        Ok(name)
+    }
+
+    /// Drops the secondary index called `name`.
+    pub fn drop_index(&self, name: &str) -> Result<()> {
+        self.exec.executor().write(|w| {
+            let mut meta = self.meta_for_write(w)?;
+            build::drop(w, &mut meta, name)
+        })
+    }
+
+    /// The secondary indexes' specifications (each with its name filled in).
+    pub fn list_indexes(&self) -> Result<Vec<IndexSpec>> {
+        self.exec.executor().read(|store, txn| {
+            Ok(self
+                .meta_in(store, txn)?
+                .map(|m| {
+                    m.indexes
+                        .into_iter()
+                        .map(|ix| {
+                            let name = ix.name();
+                            ix.spec.name(name)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
     /// Inserts one document; returns its primary key (generated as a 24-digit
     /// hex ObjectId string when the document has none).
     pub fn insert_one(&self, doc: Value) -> Result<Value> {
         let doc = document_from_json(&doc)?;
-        self.exec.executor().write(|w| {
-            let meta = self.meta_for_write(w)?;
-            let (id, doc) = exec_write::with_id(&meta, doc.clone())?;
-            exec_write::insert(w, &meta, &id, &doc)?;
+        self.write_statement(|w, ctx| {
+            let (id, doc) = exec_write::with_id(&ctx.meta, doc.clone())?;
+            exec_write::insert(w, ctx, &id, &doc)?;
             Ok(crate::doc::json::json_from_bson(&id))
         })
     }
@@ -144,12 +206,11 @@ impl<'t> CollectionHandle<'t> {
             .iter()
             .map(document_from_json)
             .collect::<Result<Vec<_>>>()?;
-        self.exec.executor().write(|w| {
-            let meta = self.meta_for_write(w)?;
+        self.write_statement(|w, ctx| {
             let mut ids = Vec::with_capacity(docs.len());
             for doc in &docs {
-                let (id, doc) = exec_write::with_id(&meta, doc.clone())?;
-                exec_write::insert(w, &meta, &id, &doc)?;
+                let (id, doc) = exec_write::with_id(&ctx.meta, doc.clone())?;
+                exec_write::insert(w, ctx, &id, &doc)?;
                 ids.push(crate::doc::json::json_from_bson(&id));
             }
             Ok(ids)
@@ -247,10 +308,7 @@ impl<'t> CollectionHandle<'t> {
         upsert: bool,
     ) -> Result<UpdateResult> {
         let filter = parse_filter(filter)?;
-        self.exec.executor().write(|w| {
-            let meta = self.meta_for_write(w)?;
-            exec_write::update(w, &meta, &filter, upd, multi, upsert)
-        })
+        self.write_statement(|w, ctx| exec_write::update(w, ctx, &filter, upd, multi, upsert))
     }
 
     /// Deletes the first matching document; returns how many were deleted (0 or 1).
@@ -269,7 +327,10 @@ impl<'t> CollectionHandle<'t> {
             let Some(meta) = catalog::load(w.store(), w.ro(), &self.name)? else {
                 return Ok(0);
             };
-            exec_write::delete(w, &meta, &filter, multi)
+            let mut ctx = WriteCtx::new(meta)?;
+            let n = exec_write::delete(w, &mut ctx, &filter, multi)?;
+            ctx.finish(w)?;
+            Ok(n)
         })
     }
 }

@@ -184,7 +184,7 @@ impl Database {
             let Some(meta) = catalog::load(w.store(), w.ro(), name)? else {
                 return Ok(false);
             };
-            exec_write::delete_all(w, &meta)?;
+            exec_write::drop_all(w, &meta)?;
             catalog::remove(w, name)
         })
     }

@@ -35,6 +35,7 @@ pub mod doc;
 pub mod error;
 pub(crate) mod exec;
 pub mod find;
+pub mod index;
 pub mod keys;
 pub mod query;
 pub mod storage;
@@ -45,6 +46,7 @@ pub use collection::{Collection, CollectionHandle, TxCollection, UpdateOptions, 
 pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use find::{Find, FindIter};
+pub use index::IndexSpec;
 pub use txn::Transaction;
 
 /// The largest encoded document accepted (16 MiB, as in MongoDB).

@@ -54,7 +54,7 @@ pub(crate) fn doc_key(meta: &CollectionMeta, id: ValRef<'_>) -> Vec<u8> {
 }
 
 /// Views stored bytes as a document, reporting damage as corruption.
-pub(crate) fn raw_doc<'a>(bytes: &'a [u8], meta: &CollectionMeta) -> Result<&'a RawDocument> {
+pub fn raw_doc<'a>(bytes: &'a [u8], meta: &CollectionMeta) -> Result<&'a RawDocument> {
     RawDocument::from_bytes(bytes).map_err(|e| Error::Corrupt {
         location: format!("collection '{}'", meta.name),
         message: format!("undecodable document: {e}"),

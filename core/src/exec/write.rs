@@ -2,14 +2,20 @@
 //! Every write of a document goes through [`put_document`] / [`delete_document`],
 //! the single place where secondary structures are kept in step with documents.
 
+use std::collections::BTreeMap;
+
+use bson::raw::RawDocument;
 use bson::{Bson, Document};
 use serde_json::Value;
 
 use super::{doc_key, raw_doc};
-use crate::catalog::CollectionMeta;
+use crate::catalog::{self, CollectionMeta, Counter};
 use crate::doc::json::{check_field_name, json_from_bson};
+use crate::doc::DocRef;
 use crate::doc::{values_equal, ValRef};
 use crate::error::{Error, Result};
+use crate::index::maintain;
+use crate::index::spec::CompiledIndex;
 use crate::query::filter::Filter;
 use crate::query::update::{ApplyContext, Update};
 use crate::storage::{Table, Wtx};
@@ -95,31 +101,113 @@ pub fn with_id(meta: &CollectionMeta, mut doc: Document) -> Result<(Bson, Docume
     Ok((id, out))
 }
 
-/// Stores a document under `key`, replacing `old` when given.
+/// The state of one write statement on one collection: its definition, its
+/// compiled indexes, and statistics deltas written once when it finishes.
+pub struct WriteCtx {
+    /// The collection definition.
+    pub meta: CollectionMeta,
+    /// Its secondary indexes, compiled.
+    pub indexes: Vec<CompiledIndex>,
+    counts: BTreeMap<Counter, i64>,
+    catalog_dirty: bool,
+}
+
+impl WriteCtx {
+    /// Prepares a statement on `meta`.
+    pub fn new(meta: CollectionMeta) -> Result<WriteCtx> {
+        let indexes = meta
+            .indexes
+            .iter()
+            .map(CompiledIndex::compile)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WriteCtx {
+            meta,
+            indexes,
+            counts: BTreeMap::new(),
+            catalog_dirty: false,
+        })
+    }
+
+    /// Adds to a statistics counter.
+    pub fn count(&mut self, c: Counter, delta: i64) {
+        *self.counts.entry(c).or_insert(0) += delta;
+    }
+
+    /// Writes the statistics and any catalog change (an index became multikey).
+    pub fn finish(self, w: &mut Wtx<'_, '_>) -> Result<CollectionMeta> {
+        for (c, d) in &self.counts {
+            catalog::add_count(w, *c, *d)?;
+        }
+        if self.catalog_dirty {
+            catalog::save(w, &self.meta)?;
+        }
+        Ok(self.meta)
+    }
+
+    fn record(&mut self, delta: maintain::IndexDelta) {
+        for (pos, d) in delta.entry_deltas.iter().enumerate() {
+            if *d != 0 {
+                let id = self.indexes[pos].meta.id;
+                self.count(Counter::Entries(id), *d);
+            }
+        }
+        for pos in delta.became_multikey {
+            self.indexes[pos].meta.multikey = true;
+            self.meta.indexes[pos].multikey = true;
+            self.catalog_dirty = true;
+        }
+    }
+}
+
+/// Stores a document under `key`, replacing `old` when given, and updates the indexes.
 pub fn put_document(
     w: &mut Wtx<'_, '_>,
-    _meta: &CollectionMeta,
+    ctx: &mut WriteCtx,
     key: &[u8],
-    _old: Option<&[u8]>,
+    old: Option<&[u8]>,
     new: &[u8],
 ) -> Result<()> {
+    if !ctx.indexes.is_empty() {
+        let pk = &key[4..];
+        let old_doc = old.map(|b| raw_doc(b, &ctx.meta)).transpose()?;
+        let new_doc = RawDocument::from_bytes(new)
+            .map_err(|e| Error::InvalidDocument(format!("cannot encode document: {e}")))?;
+        let delta = maintain::apply(
+            w,
+            &ctx.indexes,
+            pk,
+            old_doc.map(DocRef::Raw),
+            Some(DocRef::Raw(new_doc)),
+        )?;
+        ctx.record(delta);
+    }
+    if old.is_none() {
+        ctx.count(Counter::Docs(ctx.meta.id), 1);
+    }
     w.put(Table::Docs, key, new)
 }
 
-/// Removes the document stored under `key`.
+/// Removes the document stored under `key` and its index entries.
 pub fn delete_document(
     w: &mut Wtx<'_, '_>,
-    _meta: &CollectionMeta,
+    ctx: &mut WriteCtx,
     key: &[u8],
-    _old: &[u8],
+    old: &[u8],
 ) -> Result<()> {
+    if !ctx.indexes.is_empty() {
+        let old_doc = raw_doc(old, &ctx.meta)?;
+        let delta = maintain::apply(w, &ctx.indexes, &key[4..], Some(DocRef::Raw(old_doc)), None)?;
+        ctx.record(delta);
+    }
+    ctx.count(Counter::Docs(ctx.meta.id), -1);
     w.delete(Table::Docs, key)?;
     Ok(())
 }
 
 /// Inserts a document that already carries its primary key first (see [`with_id`]).
-pub fn insert(w: &mut Wtx<'_, '_>, meta: &CollectionMeta, id: &Bson, doc: &Document) -> Result<()> {
+pub fn insert(w: &mut Wtx<'_, '_>, ctx: &mut WriteCtx, id: &Bson, doc: &Document) -> Result<()> {
     let bytes = encode(doc)?;
+    let meta = &ctx.meta;
     let key = doc_key(meta, ValRef::from(id));
     if w.get(Table::Docs, &key)?.is_some() {
         return Err(Error::DuplicateKey {
@@ -127,7 +215,7 @@ pub fn insert(w: &mut Wtx<'_, '_>, meta: &CollectionMeta, id: &Bson, doc: &Docum
             key: format!("{{\"{}\": {}}}", meta.id_field(), json_from_bson(id)),
         });
     }
-    put_document(w, meta, &key, None, &bytes)
+    put_document(w, ctx, &key, None, &bytes)
 }
 
 /// Collects the keys and bytes of matching documents (all, or the first one).
@@ -148,21 +236,23 @@ fn matching(
 /// Runs an update statement.
 pub fn update(
     w: &mut Wtx<'_, '_>,
-    meta: &CollectionMeta,
+    ctx: &mut WriteCtx,
     filter: &Filter,
     upd: &Update,
     multi: bool,
     upsert: bool,
 ) -> Result<UpdateResult> {
-    let field = meta.id_field();
+    let field = ctx.meta.id_field().to_owned();
+    let field = field.as_str();
     let now = bson::DateTime::now();
     let mut result = UpdateResult::default();
-    for (key, old_bytes) in matching(w, meta, filter, multi)? {
+    for (key, old_bytes) in matching(w, &ctx.meta, filter, multi)? {
         result.matched_count += 1;
-        let old = Document::try_from(raw_doc(&old_bytes, meta)?).map_err(|e| Error::Corrupt {
-            location: format!("collection '{}'", meta.name),
-            message: e.to_string(),
-        })?;
+        let old =
+            Document::try_from(raw_doc(&old_bytes, &ctx.meta)?).map_err(|e| Error::Corrupt {
+                location: format!("collection '{}'", ctx.meta.name),
+                message: e.to_string(),
+            })?;
         let old_id = old.get(field).cloned().unwrap_or(Bson::Null);
         let new = match upd.replacement() {
             Some(rep) => {
@@ -206,14 +296,14 @@ pub fn update(
         };
         let bytes = encode(&new)?;
         if bytes != old_bytes {
-            put_document(w, meta, &key, Some(&old_bytes), &bytes)?;
+            put_document(w, ctx, &key, Some(&old_bytes), &bytes)?;
             result.modified_count += 1;
         }
     }
     if result.matched_count == 0 && upsert {
-        let doc = upsert_document(meta, filter, upd, now)?;
-        let (id, doc) = with_id(meta, doc)?;
-        insert(w, meta, &id, &doc)?;
+        let doc = upsert_document(&ctx.meta, filter, upd, now)?;
+        let (id, doc) = with_id(&ctx.meta, doc)?;
+        insert(w, ctx, &id, &doc)?;
         result.upserted_id = Some(json_from_bson(&id));
     }
     Ok(result)
@@ -277,18 +367,46 @@ fn set_path(doc: &mut Document, parts: &[String], value: Bson) {
 /// Runs a delete statement; returns the number of documents deleted.
 pub fn delete(
     w: &mut Wtx<'_, '_>,
-    meta: &CollectionMeta,
+    ctx: &mut WriteCtx,
     filter: &Filter,
     multi: bool,
 ) -> Result<u64> {
-    let victims = matching(w, meta, filter, multi)?;
+    let victims = matching(w, &ctx.meta, filter, multi)?;
     for (key, old) in &victims {
-        delete_document(w, meta, key, old)?;
+        delete_document(w, ctx, key, old)?;
     }
     Ok(victims.len() as u64)
 }
 
-/// Deletes every document of a collection (for dropping it).
-pub fn delete_all(w: &mut Wtx<'_, '_>, meta: &CollectionMeta) -> Result<u64> {
-    delete(w, meta, &Filter::True, true)
+/// Removes a collection's documents, index entries and counters (for dropping it).
+pub fn drop_all(w: &mut Wtx<'_, '_>, meta: &CollectionMeta) -> Result<()> {
+    let mut prefixes: Vec<(Table, [u8; 4])> = vec![(Table::Docs, meta.prefix())];
+    prefixes.extend(meta.indexes.iter().map(|ix| (Table::Indexes, ix.prefix())));
+    for (table, prefix) in prefixes {
+        delete_prefix(w, table, &prefix)?;
+    }
+    catalog::clear_count(w, Counter::Docs(meta.id))?;
+    for ix in &meta.indexes {
+        catalog::clear_count(w, Counter::Entries(ix.id))?;
+    }
+    Ok(())
+}
+
+/// Deletes every key starting with `prefix`, in batches.
+pub fn delete_prefix(w: &mut Wtx<'_, '_>, table: Table, prefix: &[u8]) -> Result<()> {
+    loop {
+        let keys: Vec<Vec<u8>> = w
+            .store()
+            .table(table)
+            .prefix_iter(w.ro(), prefix)?
+            .take(1024)
+            .map(|r| r.map(|(k, _)| k.to_vec()))
+            .collect::<std::result::Result<_, _>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for k in keys {
+            w.delete(table, &k)?;
+        }
+    }
 }

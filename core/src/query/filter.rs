@@ -166,8 +166,8 @@ pub enum Op {
     Regex(Box<RegexMatch>),
     /// `$mod: [divisor, remainder]`.
     Mod(i64, i64),
-    /// The bitwise operators, with the mask.
-    Bits(BitsOp, u64),
+    /// The bitwise operators, with the bit positions tested.
+    Bits(BitsOp, Vec<u32>),
     /// `$not`: the negation of all the operators it holds.
     Not(Vec<Op>),
 }
@@ -606,26 +606,28 @@ fn parse_mod(path: &str, v: &Value) -> Result<(i64, i64)> {
     Ok((d, r))
 }
 
-fn parse_bitmask(path: &str, key: &str, v: &Value) -> Result<u64> {
+fn parse_bitmask(path: &str, key: &str, v: &Value) -> Result<Vec<u32>> {
     let bad = || {
         err(format!(
-            "'{path}': {key} takes a non-negative integer mask or an array of bit positions 0..63, got {}",
+            "'{path}': {key} takes a non-negative integer mask or an array of non-negative bit positions, got {}",
             describe(v)
         ))
     };
     match v {
         Value::Array(items) => {
-            let mut mask = 0u64;
+            let mut positions = Vec::with_capacity(items.len());
             for item in items {
                 match whole_number(item) {
-                    Some(p) if (0..64).contains(&p) => mask |= 1u64 << p,
+                    Some(p) if (0..=u32::MAX as i64).contains(&p) => positions.push(p as u32),
                     _ => return Err(bad()),
                 }
             }
-            Ok(mask)
+            positions.sort_unstable();
+            positions.dedup();
+            Ok(positions)
         }
         other => match whole_number(other) {
-            Some(m) if m >= 0 => Ok(m as u64),
+            Some(m) if m >= 0 => Ok((0..64).filter(|b| (m as u64) >> b & 1 == 1).collect()),
             _ => Err(bad()),
         },
     }

@@ -46,6 +46,13 @@ enum Source<'a, 'p> {
 }
 
 impl<'a> Source<'a, '_> {
+    /// Whether a condition also applies to the elements of an array value
+    /// (the implicit array rule). Not for `$elemMatch` elements, which are
+    /// tested as whole values.
+    fn expands(&self) -> bool {
+        matches!(self, Source::Path(..))
+    }
+
     /// Calls `f` for each value (`None` = missing) until it returns true.
     fn any(&self, f: &mut dyn FnMut(Option<ValRef<'a>>) -> bool) -> bool {
         match *self {
@@ -99,46 +106,47 @@ pub(crate) fn visit<'a>(
 
 /// Evaluates one operator over all values of a source.
 fn eval(op: &Op, src: Source<'_, '_>) -> bool {
+    let ex = src.expands();
     match op {
-        Op::Ne(x) => !src.any(&mut |v| test_eq(x, v)),
-        Op::Nin(items) => !src.any(&mut |v| test_in(items, v)),
+        Op::Ne(x) => !src.any(&mut |v| test_eq(ex, x, v)),
+        Op::Nin(items) => !src.any(&mut |v| test_in(ex, items, v)),
         Op::Not(ops) => !ops.iter().all(|o| eval(o, src)),
         Op::Exists(true) => src.any(&mut |v| v.is_some()),
         Op::Exists(false) => !src.any(&mut |v| v.is_some()),
         Op::All(items) => {
             !items.is_empty()
                 && items.iter().all(|item| match item {
-                    AllItem::Value(x) => src.any(&mut |v| test_eq(x, v)),
+                    AllItem::Value(x) => src.any(&mut |v| test_eq(ex, x, v)),
                     AllItem::ElemMatch(em) => src.any(&mut |v| test_elem_match(em, v)),
                 })
         }
-        Op::Eq(x) => src.any(&mut |v| test_eq(x, v)),
+        Op::Eq(x) => src.any(&mut |v| test_eq(ex, x, v)),
         Op::Cmp(c, x) => {
             let x = ValRef::from(x);
-            src.any(&mut |v| test_cmp(*c, &x, v))
+            src.any(&mut |v| test_cmp(ex, *c, &x, v))
         }
-        Op::In(items) => src.any(&mut |v| test_in(items, v)),
-        Op::Type(sels) => src.any(&mut |v| test_type(sels, v)),
+        Op::In(items) => src.any(&mut |v| test_in(ex, items, v)),
+        Op::Type(sels) => src.any(&mut |v| test_type(ex, sels, v)),
         Op::Size(n) => src.any(&mut |v| match v {
             Some(ValRef::Array(a)) => a.len() as u64 == *n,
             _ => false,
         }),
         Op::ElemMatch(em) => src.any(&mut |v| test_elem_match(em, v)),
-        Op::Regex(r) => src.any(&mut |v| expand(v, &mut |x| test_regex(r, x))),
-        Op::Mod(d, r) => src.any(&mut |v| expand(v, &mut |x| test_mod(*d, *r, x))),
-        Op::Bits(b, mask) => src.any(&mut |v| v.is_some_and(|x| test_bits(*b, *mask, x))),
+        Op::Regex(r) => src.any(&mut |v| expand(ex, v, &mut |x| test_regex(r, x))),
+        Op::Mod(d, r) => src.any(&mut |v| expand(ex, v, &mut |x| test_mod(*d, *r, x))),
+        Op::Bits(b, bits) => src.any(&mut |v| v.is_some_and(|x| test_bits(*b, bits, x))),
     }
 }
 
 /// Applies `t` to the value and, when it is an array, to each element.
-fn expand(v: Option<ValRef<'_>>, t: &mut dyn FnMut(ValRef<'_>) -> bool) -> bool {
+fn expand(ex: bool, v: Option<ValRef<'_>>, t: &mut dyn FnMut(ValRef<'_>) -> bool) -> bool {
     match v {
         None => false,
         Some(v) => {
             if t(v) {
                 return true;
             }
-            if let ValRef::Array(a) = v {
+            if let (true, ValRef::Array(a)) = (ex, v) {
                 return a.iter().any(t);
             }
             false
@@ -146,25 +154,25 @@ fn expand(v: Option<ValRef<'_>>, t: &mut dyn FnMut(ValRef<'_>) -> bool) -> bool 
     }
 }
 
-fn test_eq(x: &bson::Bson, v: Option<ValRef<'_>>) -> bool {
+fn test_eq(ex: bool, x: &bson::Bson, v: Option<ValRef<'_>>) -> bool {
     let x = ValRef::from(x);
     match v {
         None => x.is_nullish(),
-        Some(_) => expand(v, &mut |e| values_equal(&e, &x)),
+        Some(_) => expand(ex, v, &mut |e| values_equal(&e, &x)),
     }
 }
 
-fn test_in(items: &[InItem], v: Option<ValRef<'_>>) -> bool {
+fn test_in(ex: bool, items: &[InItem], v: Option<ValRef<'_>>) -> bool {
     items.iter().any(|item| match item {
-        InItem::Value(x) => test_eq(x, v),
-        InItem::Regex(r) => expand(v, &mut |e| test_regex(r, e)),
+        InItem::Value(x) => test_eq(ex, x, v),
+        InItem::Regex(r) => expand(ex, v, &mut |e| test_regex(r, e)),
     })
 }
 
-fn test_cmp(c: CmpOp, x: &ValRef<'_>, v: Option<ValRef<'_>>) -> bool {
+fn test_cmp(ex: bool, c: CmpOp, x: &ValRef<'_>, v: Option<ValRef<'_>>) -> bool {
     match v {
         None => x.is_nullish() && matches!(c, CmpOp::Gte | CmpOp::Lte),
-        Some(_) => expand(v, &mut |e| {
+        Some(_) => expand(ex, v, &mut |e| {
             if type_rank(&e) != type_rank(x) {
                 return false;
             }
@@ -212,13 +220,13 @@ fn type_matches(sel: TypeSel, v: &ValRef<'_>) -> bool {
     }
 }
 
-fn test_type(sels: &[TypeSel], v: Option<ValRef<'_>>) -> bool {
+fn test_type(ex: bool, sels: &[TypeSel], v: Option<ValRef<'_>>) -> bool {
     let Some(v) = v else { return false };
     if sels.iter().any(|s| type_matches(*s, &v)) {
         return true;
     }
     match v {
-        ValRef::Array(a) => a.iter().any(|e| {
+        ValRef::Array(a) if ex => a.iter().any(|e| {
             sels.iter()
                 .any(|s| *s != TypeSel::Array && type_matches(*s, &e))
         }),
@@ -249,44 +257,40 @@ fn test_mod(d: i64, r: i64, v: ValRef<'_>) -> bool {
     integral(&v).is_some_and(|i| i.checked_rem(d as i128) == Some(r as i128))
 }
 
-fn test_bits(op: BitsOp, mask: u64, v: ValRef<'_>) -> bool {
-    let bits_of = |mask_bit: u32| -> Option<bool> {
-        match &v {
-            ValRef::Number(Num::Int(i)) => Some((*i as u64) >> mask_bit & 1 == 1),
-            ValRef::Number(Num::Double(f))
-                if f.is_finite() && f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < 9.2e18 =>
-            {
-                Some(((*f as i64) as u64) >> mask_bit & 1 == 1)
+fn test_bits(op: BitsOp, positions: &[u32], v: ValRef<'_>) -> bool {
+    // Numbers are two's complement and sign-extended beyond bit 63; binary
+    // data is little-endian by byte and zero-extended (MongoDB manual, $bitsAllSet).
+    let bit = |p: u32| -> Option<bool> {
+        let int = |i: i64| {
+            if p >= 64 {
+                i < 0
+            } else {
+                (i as u64) >> p & 1 == 1
             }
+        };
+        match &v {
+            ValRef::Number(Num::Int(i)) => Some(int(*i)),
+            ValRef::Number(Num::Double(f))
+                if f.is_finite() && f.fract() == 0.0 && *f >= -9.2e18 && *f <= 9.2e18 =>
+            {
+                Some(int(*f as i64))
+            }
+            ValRef::Number(Num::Big(b)) => Some(if p >= 127 { *b < 0 } else { (*b >> p) & 1 == 1 }),
             ValRef::Binary { bytes, .. } => Some(
                 bytes
-                    .get((mask_bit / 8) as usize)
-                    .is_some_and(|b| b >> (mask_bit % 8) & 1 == 1),
+                    .get((p / 8) as usize)
+                    .is_some_and(|byte| byte >> (p % 8) & 1 == 1),
             ),
             _ => None,
         }
     };
-    let mut all = true;
-    let mut any = false;
-    for bit in 0..64u32 {
-        if mask >> bit & 1 == 0 {
-            continue;
-        }
-        let Some(set) = bits_of(bit) else {
-            return false;
-        };
-        let wanted = matches!(op, BitsOp::AllSet | BitsOp::AnySet);
-        if set == wanted {
-            any = true;
-        } else {
-            all = false;
-        }
-    }
-    if bits_of(0).is_none() {
+    if bit(0).is_none() {
         return false;
     }
+    let wanted = matches!(op, BitsOp::AllSet | BitsOp::AnySet);
+    let mut hits = positions.iter().map(|p| bit(*p) == Some(wanted));
     match op {
-        BitsOp::AllSet | BitsOp::AllClear => all,
-        BitsOp::AnySet | BitsOp::AnyClear => any,
+        BitsOp::AllSet | BitsOp::AllClear => hits.all(|h| h),
+        BitsOp::AnySet | BitsOp::AnyClear => hits.any(|h| h),
     }
 }

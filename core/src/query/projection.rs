@@ -42,6 +42,7 @@ impl Projection {
         };
         let mut include: Option<bool> = None;
         let mut keep_id = true;
+        let mut id_included = false;
         let mut tree = BTreeMap::new();
         for (key, v) in map {
             let on = match v {
@@ -63,6 +64,7 @@ impl Projection {
             }
             if key == id_field {
                 keep_id = on;
+                id_included = on;
                 continue;
             }
             match include {
@@ -77,12 +79,12 @@ impl Projection {
             }
             insert_path(&mut tree, path.parts(), key)?;
         }
-        if include.is_none() && keep_id {
+        if include.is_none() && keep_id && !id_included {
             return Ok(None);
         }
         Ok(Some(Projection {
-            // Only `{_id: 0}`: an exclusion of the primary key.
-            include: include.unwrap_or(false),
+            // Only `{_id: 1}` includes just the key; only `{_id: 0}` excludes it.
+            include: include.unwrap_or(id_included),
             tree,
             id_field: id_field.to_owned(),
             keep_id,

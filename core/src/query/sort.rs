@@ -72,9 +72,11 @@ impl SortSpec {
             let descending = match dir.as_f64() {
                 Some(1.0) => false,
                 Some(-1.0) => true,
-                _ => return Err(Error::InvalidSort(format!(
+                _ => {
+                    return Err(Error::InvalidSort(format!(
                     "'{key}': sort direction must be 1 (ascending) or -1 (descending), got {dir}"
-                ))),
+                )))
+                }
             };
             fields.push(SortField { path, descending });
         }
