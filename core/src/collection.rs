@@ -8,11 +8,13 @@ use crate::db::Database;
 use crate::doc::json::document_from_json;
 use crate::doc::FieldPath;
 use crate::error::{Error, Result};
+use crate::exec::read::{self as exec_read, Target};
 pub use crate::exec::write::UpdateResult;
 use crate::exec::write::{self as exec_write, WriteCtx};
-use crate::exec::{read as exec_read, Executor, ExecutorExt};
+use crate::exec::{Executor, ExecutorExt};
 use crate::find::Find;
 use crate::index::{build, IndexSpec};
+use crate::plan::Explain;
 use crate::query::filter::Filter;
 use crate::query::update::Update;
 use crate::storage::Wtx;
@@ -234,8 +236,28 @@ impl<'t> CollectionHandle<'t> {
         self.exec
             .executor()
             .read(|store, txn| match self.meta_in(store, txn)? {
-                Some(meta) => exec_read::count(store, txn, &meta, &filter),
+                Some(meta) => Ok(exec_read::count(store, txn, &Target::new(meta)?, &filter)?.0),
                 None => Ok(0),
+            })
+    }
+
+    /// How `find(filter)` would run, with what running it cost: the chosen
+    /// index or scan, its bounds, and entries and documents examined.
+    pub fn explain(&self, filter: Value) -> Result<Explain> {
+        self.find(filter).explain()
+    }
+
+    /// How `count(filter)` runs (`covered` when answered from index entries alone).
+    pub fn explain_count(&self, filter: Value) -> Result<Explain> {
+        let filter = parse_filter(&filter)?;
+        self.exec
+            .executor()
+            .read(|store, txn| match self.meta_in(store, txn)? {
+                Some(meta) => Ok(exec_read::count(store, txn, &Target::new(meta)?, &filter)?.1),
+                None => Ok(Explain::of(
+                    &crate::plan::Plan::collscan(false, true, 0),
+                    false,
+                )),
             })
     }
 
@@ -247,7 +269,7 @@ impl<'t> CollectionHandle<'t> {
         self.exec
             .executor()
             .read(|store, txn| match self.meta_in(store, txn)? {
-                Some(meta) => exec_read::distinct(store, txn, &meta, &path, &filter),
+                Some(meta) => exec_read::distinct(store, txn, &Target::new(meta)?, &path, &filter),
                 None => Ok(Vec::new()),
             })
     }

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::collection::{CollectionHandle, Exec};
 use crate::error::Result;
-use crate::exec::read::{self as exec_read, Query};
+use crate::exec::read::{self as exec_read, Query, Target};
 use crate::exec::ExecutorExt;
+use crate::plan::{Access, Explain};
 use crate::query::filter::Filter;
 use crate::query::projection::Projection;
 use crate::query::sort::SortSpec;
@@ -81,13 +82,28 @@ impl<'t> Find<'t> {
 
     /// Runs the statement and collects every result.
     pub fn to_vec(self) -> Result<Vec<Value>> {
+        Ok(self.run()?.0)
+    }
+
+    /// Runs the statement and reports the plan and what it cost.
+    pub fn explain(self) -> Result<Explain> {
+        Ok(self.run()?.1)
+    }
+
+    fn run(&self) -> Result<(Vec<Value>, Explain)> {
         let q = self.query()?;
         let coll = &self.coll;
         coll.exec()
             .executor()
             .read(|store, txn| match coll.meta_in(store, txn)? {
-                Some(meta) => exec_read::find(store, txn, &meta, &q),
-                None => Ok(Vec::new()),
+                Some(meta) => exec_read::find(store, txn, &Target::new(meta)?, &q),
+                None => Ok((
+                    Vec::new(),
+                    Explain::of(
+                        &crate::plan::Plan::collscan(false, true, 0),
+                        !q.sort.is_empty(),
+                    ),
+                )),
             })
     }
 }
@@ -131,7 +147,7 @@ impl Stream {
         let q = &self.query;
         let (skipped, returned, buffer) = (&mut self.skipped, &mut self.returned, &mut self.buffer);
         let mut reached_end = true;
-        exec_read::scan(
+        exec_read::scan_collection(
             store,
             &self.txn,
             &self.meta,
@@ -193,6 +209,15 @@ impl FindIter<'_> {
             self.state = IterState::Done;
             return Ok(());
         };
+        let target = Target::new(meta.clone())?;
+        let want = query.limit.map(|l| l.saturating_add(query.skip));
+        let plan = target.plan(&db.inner.store, &txn, &query.filter, &query.sort, want)?;
+        if !matches!(plan.access, Access::CollScan { reverse: false }) {
+            // Index plans are short or need sorting: run them in this snapshot.
+            let (rows, _) = exec_read::find(&db.inner.store, &txn, &target, &query)?;
+            self.state = IterState::Buffered(rows.into_iter());
+            return Ok(());
+        }
         self.state = IterState::Streaming(Box::new(Stream {
             txn,
             _gate: gate,

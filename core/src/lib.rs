@@ -37,6 +37,7 @@ pub(crate) mod exec;
 pub mod find;
 pub mod index;
 pub mod keys;
+pub mod plan;
 pub mod query;
 pub mod storage;
 pub mod txn;
@@ -47,6 +48,7 @@ pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use find::{Find, FindIter};
 pub use index::IndexSpec;
+pub use plan::{ExecStats, Explain};
 pub use txn::Transaction;
 
 /// The largest encoded document accepted (16 MiB, as in MongoDB).

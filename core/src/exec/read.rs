@@ -1,5 +1,9 @@
-//! Read statements: find (filter, sort, skip, limit, projection), count, distinct.
+//! Read statements: find (filter, sort, skip, limit, projection), count and
+//! distinct, each planned (see [`crate::plan`]) and then executed: walk the
+//! chosen access path, fetch documents, re-check the full filter, then sort,
+//! skip, limit and project.
 
+use std::collections::HashSet;
 use std::ops::Bound;
 
 use bson::raw::RawDocument;
@@ -7,13 +11,16 @@ use bson::Bson;
 use heed::RoTxn;
 use serde_json::Value;
 
-use super::{doc_key, raw_doc};
-use crate::catalog::CollectionMeta;
+use super::raw_doc;
+use crate::catalog::{self, CollectionMeta, Counter};
 use crate::doc::json::{json_from_bson, json_from_raw};
-use crate::doc::{compare, values_equal, DocRef, ValRef};
+use crate::doc::{compare, values_equal, DocRef, FieldPath, ValRef};
 use crate::error::Result;
+use crate::index::spec::CompiledIndex;
 use crate::keys::prefix_successor;
-use crate::query::filter::{Filter, Op};
+use crate::plan::choose::Request;
+use crate::plan::{choose, Access, ExecStats, Explain, KeyRange, Plan};
+use crate::query::filter::Filter;
 use crate::query::matcher::visit;
 use crate::query::projection::Projection;
 use crate::query::sort::SortSpec;
@@ -24,7 +31,7 @@ use crate::storage::{Store, Table};
 pub struct Query {
     /// The filter.
     pub filter: Filter,
-    /// The sort (empty: primary key order).
+    /// The sort (empty: primary-key order).
     pub sort: SortSpec,
     /// Documents to skip.
     pub skip: u64,
@@ -34,47 +41,214 @@ pub struct Query {
     pub projection: Option<Projection>,
 }
 
-/// When the filter pins the primary key to one value, that value.
-fn id_equality<'f>(filter: &'f Filter, id_field: &str) -> Option<&'f Bson> {
-    match filter {
-        Filter::Field {
-            path,
-            op: Op::Eq(v),
-        } if path.parts().len() == 1
-            && path.as_str() == id_field
-            && !matches!(v, Bson::Array(_) | Bson::RegularExpression(_)) =>
-        {
-            Some(v)
-        }
-        Filter::And(items) => items.iter().find_map(|f| id_equality(f, id_field)),
-        _ => None,
+/// A collection prepared for reading: definition and compiled indexes.
+pub struct Target {
+    /// The definition.
+    pub meta: CollectionMeta,
+    /// Its indexes.
+    pub indexes: Vec<CompiledIndex>,
+}
+
+impl Target {
+    /// Compiles the collection's indexes.
+    pub fn new(meta: CollectionMeta) -> Result<Target> {
+        let indexes = meta
+            .indexes
+            .iter()
+            .map(CompiledIndex::compile)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Target { meta, indexes })
+    }
+
+    /// Plans a statement.
+    pub fn plan(
+        &self,
+        store: &Store,
+        txn: &RoTxn<'_>,
+        filter: &Filter,
+        sort: &SortSpec,
+        want: Option<u64>,
+    ) -> Result<Plan> {
+        choose(
+            store,
+            txn,
+            &Request {
+                meta: &self.meta,
+                indexes: &self.indexes,
+                filter,
+                sort,
+                want,
+            },
+        )
     }
 }
 
-/// Calls `f(key, document)` for each document matching `filter`, in primary-key
-/// order, starting after `after` (exclusive) when given, until `f` returns false.
-pub fn scan(
+/// The callback of [`run`]: a document's key and bytes; return false to stop.
+pub type Visit<'v> = dyn FnMut(&[u8], &RawDocument) -> Result<bool> + 'v;
+
+fn bounds(r: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    (
+        Bound::Included(r.lo.as_slice()),
+        match &r.hi {
+            Some(h) => Bound::Excluded(h.as_slice()),
+            None => Bound::Unbounded,
+        },
+    )
+}
+
+/// Walks `plan`, calling `f` for every document matching `filter`, in the
+/// plan's order, each document once.
+pub fn run(
+    store: &Store,
+    txn: &RoTxn<'_>,
+    t: &Target,
+    plan: &Plan,
+    filter: &Filter,
+    stats: &mut ExecStats,
+    f: &mut Visit<'_>,
+) -> Result<()> {
+    let mut seen = plan.may_repeat(&t.indexes).then(HashSet::new);
+    run_access(store, txn, t, &plan.access, filter, stats, &mut seen, f)?;
+    Ok(())
+}
+
+/// Returns false when the callback asked to stop.
+#[allow(clippy::too_many_arguments)]
+fn run_access(
+    store: &Store,
+    txn: &RoTxn<'_>,
+    t: &Target,
+    access: &Access,
+    filter: &Filter,
+    stats: &mut ExecStats,
+    seen: &mut Option<HashSet<Vec<u8>>>,
+    f: &mut Visit<'_>,
+) -> Result<bool> {
+    let docs = store.table(Table::Docs);
+    let mut visit_doc = |key: &[u8], bytes: &[u8], stats: &mut ExecStats| -> Result<bool> {
+        stats.docs_examined += 1;
+        let raw = raw_doc(bytes, &t.meta)?;
+        if filter.matches(DocRef::Raw(raw)) {
+            return f(key, raw);
+        }
+        Ok(true)
+    };
+    match access {
+        Access::CollScan { reverse } => {
+            let prefix = t.meta.prefix();
+            let range = KeyRange {
+                lo: prefix.to_vec(),
+                hi: prefix_successor(&prefix),
+            };
+            walk_docs(store, txn, &[range], *reverse, stats, &mut visit_doc)
+        }
+        Access::IdRange { ranges, reverse } => {
+            walk_docs(store, txn, ranges, *reverse, stats, &mut visit_doc)
+        }
+        Access::IdLookup { keys } => {
+            for key in keys {
+                if let Some(bytes) = docs.get(txn, key)? {
+                    if !visit_doc(key, bytes, stats)? {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        }
+        Access::IndexScan {
+            ranges, reverse, ..
+        } => {
+            let entries = store.table(Table::Indexes);
+            let order: Box<dyn Iterator<Item = &KeyRange>> = if *reverse {
+                Box::new(ranges.iter().rev())
+            } else {
+                Box::new(ranges.iter())
+            };
+            let mut doc_key = t.meta.prefix().to_vec();
+            for r in order {
+                let b = bounds(r);
+                let iter: KvIter<'_> = if *reverse {
+                    Box::new(entries.rev_range(txn, &b)?)
+                } else {
+                    Box::new(entries.range(txn, &b)?)
+                };
+                for item in iter {
+                    let (_, pk) = item?;
+                    stats.keys_examined += 1;
+                    if let Some(s) = seen.as_mut() {
+                        if !s.insert(pk.to_vec()) {
+                            continue;
+                        }
+                    }
+                    doc_key.truncate(4);
+                    doc_key.extend_from_slice(pk);
+                    let Some(bytes) = docs.get(txn, &doc_key)? else {
+                        continue;
+                    };
+                    if !visit_doc(&doc_key, bytes, stats)? {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        }
+        Access::Union(plans) => {
+            for p in plans {
+                if !run_access(store, txn, t, &p.access, filter, stats, seen, f)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+type KvIter<'a> = Box<dyn Iterator<Item = heed::Result<(&'a [u8], &'a [u8])>> + 'a>;
+
+type DocVisitor<'a> = dyn FnMut(&[u8], &[u8], &mut ExecStats) -> Result<bool> + 'a;
+
+fn walk_docs(
+    store: &Store,
+    txn: &RoTxn<'_>,
+    ranges: &[KeyRange],
+    reverse: bool,
+    stats: &mut ExecStats,
+    visit_doc: &mut DocVisitor<'_>,
+) -> Result<bool> {
+    let docs = store.table(Table::Docs);
+    let order: Box<dyn Iterator<Item = &KeyRange>> = if reverse {
+        Box::new(ranges.iter().rev())
+    } else {
+        Box::new(ranges.iter())
+    };
+    for r in order {
+        let b = bounds(r);
+        let iter: KvIter<'_> = if reverse {
+            Box::new(docs.rev_range(txn, &b)?)
+        } else {
+            Box::new(docs.range(txn, &b)?)
+        };
+        for item in iter {
+            let (key, bytes) = item?;
+            if !visit_doc(key, bytes, stats)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Calls `f(key, document)` for each document matching `filter`, in
+/// primary-key order, starting after `after` (exclusive) when given, until `f`
+/// returns false. A plain collection scan: used by streaming iterators.
+pub fn scan_collection(
     store: &Store,
     txn: &RoTxn<'_>,
     meta: &CollectionMeta,
     filter: &Filter,
     after: Option<&[u8]>,
-    f: &mut dyn FnMut(&[u8], &RawDocument) -> Result<bool>,
+    f: &mut Visit<'_>,
 ) -> Result<()> {
-    let docs = store.table(Table::Docs);
-    if let Some(id) = id_equality(filter, meta.id_field()) {
-        let key = doc_key(meta, ValRef::from(id));
-        if after.is_some_and(|a| a >= key.as_slice()) {
-            return Ok(());
-        }
-        if let Some(bytes) = docs.get(txn, &key)? {
-            let raw = raw_doc(bytes, meta)?;
-            if filter.matches(DocRef::Raw(raw)) {
-                f(&key, raw)?;
-            }
-        }
-        return Ok(());
-    }
     let prefix = meta.prefix();
     let end = prefix_successor(&prefix);
     let lower = match after {
@@ -85,7 +259,7 @@ pub fn scan(
         Some(e) => Bound::Excluded(e.as_slice()),
         None => Bound::Unbounded,
     };
-    for item in docs.range(txn, &(lower, upper))? {
+    for item in store.table(Table::Docs).range(txn, &(lower, upper))? {
         let (key, bytes) = item?;
         let raw = raw_doc(bytes, meta)?;
         if filter.matches(DocRef::Raw(raw)) && !f(key, raw)? {
@@ -103,59 +277,149 @@ pub fn render(raw: &RawDocument, projection: Option<&Projection>) -> Value {
     }
 }
 
-/// Runs a find statement to completion.
-pub fn find(
+/// Every matching document (key and bytes) in primary-key order, or just the
+/// first one in that order.
+pub fn matching_keys(
     store: &Store,
     txn: &RoTxn<'_>,
-    meta: &CollectionMeta,
-    q: &Query,
-) -> Result<Vec<Value>> {
+    t: &Target,
+    filter: &Filter,
+    first_only: bool,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let none = SortSpec::default();
+    let plan = t.plan(store, txn, filter, &none, first_only.then_some(1))?;
     let mut out = Vec::new();
-    if q.sort.is_empty() {
-        let mut skipped = 0u64;
-        if q.limit == Some(0) {
-            return Ok(out);
-        }
-        scan(store, txn, meta, &q.filter, None, &mut |_, raw| {
-            if skipped < q.skip {
-                skipped += 1;
-                return Ok(true);
-            }
-            out.push(render(raw, q.projection.as_ref()));
-            Ok(q.limit.is_none_or(|l| (out.len() as u64) < l))
-        })?;
-        return Ok(out);
+    let stop_early = first_only && plan.ordered;
+    run(
+        store,
+        txn,
+        t,
+        &plan,
+        filter,
+        &mut ExecStats::default(),
+        &mut |k, raw| {
+            out.push((k.to_vec(), raw.as_bytes().to_vec()));
+            Ok(!stop_early)
+        },
+    )?;
+    if !plan.ordered {
+        out.sort_by(|a, b| a.0.cmp(&b.0));
     }
-    let mut rows = Vec::new();
-    scan(store, txn, meta, &q.filter, None, &mut |_, raw| {
-        rows.push((q.sort.key_of(DocRef::Raw(raw)), raw.as_bytes().to_vec()));
-        Ok(true)
-    })?;
-    // Stable: documents with equal sort keys stay in primary-key order.
-    rows.sort_by(|a, b| q.sort.compare_keys(&a.0, &b.0));
-    let skip = usize::try_from(q.skip).unwrap_or(usize::MAX);
-    let take = q
-        .limit
-        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    for (_, bytes) in rows.into_iter().skip(skip).take(take) {
-        out.push(render(raw_doc(&bytes, meta)?, q.projection.as_ref()));
+    if first_only {
+        out.truncate(1);
     }
     Ok(out)
 }
 
-/// Counts matching documents.
+/// Runs a find statement to completion; returns the results and the explain.
+pub fn find(
+    store: &Store,
+    txn: &RoTxn<'_>,
+    t: &Target,
+    q: &Query,
+) -> Result<(Vec<Value>, Explain)> {
+    let want = q.limit.map(|l| l.saturating_add(q.skip));
+    let plan = t.plan(store, txn, &q.filter, &q.sort, want)?;
+    let mut explain = Explain::of(&plan, !q.sort.is_empty());
+    let mut stats = ExecStats::default();
+    let mut out = Vec::new();
+    if plan.ordered {
+        let mut skipped = 0u64;
+        run(
+            store,
+            txn,
+            t,
+            &plan,
+            &q.filter,
+            &mut stats,
+            &mut |_, raw| {
+                if skipped < q.skip {
+                    skipped += 1;
+                    return Ok(true);
+                }
+                out.push(render(raw, q.projection.as_ref()));
+                Ok(q.limit.is_none_or(|l| (out.len() as u64) < l))
+            },
+        )?;
+    } else {
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        run(
+            store,
+            txn,
+            t,
+            &plan,
+            &q.filter,
+            &mut stats,
+            &mut |k, raw| {
+                rows.push((k.to_vec(), raw.as_bytes().to_vec()));
+                Ok(true)
+            },
+        )?;
+        // Primary-key order first, so that equal sort keys keep it (stable sort).
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if !q.sort.is_empty() {
+            let mut keyed = rows
+                .into_iter()
+                .map(|(k, bytes)| {
+                    let sk = q.sort.key_of(DocRef::Raw(raw_doc(&bytes, &t.meta)?));
+                    Ok((sk, k, bytes))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            keyed.sort_by(|a, b| q.sort.compare_keys(&a.0, &b.0));
+            rows = keyed.into_iter().map(|(_, k, b)| (k, b)).collect();
+        }
+        let skip = usize::try_from(q.skip).unwrap_or(usize::MAX);
+        let take = q
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        for (_, bytes) in rows.into_iter().skip(skip).take(take) {
+            out.push(render(raw_doc(&bytes, &t.meta)?, q.projection.as_ref()));
+        }
+    }
+    stats.returned = out.len() as u64;
+    explain.stats = stats;
+    Ok((out, explain))
+}
+
+/// Counts matching documents; returns the count and the explain.
 pub fn count(
     store: &Store,
     txn: &RoTxn<'_>,
-    meta: &CollectionMeta,
+    t: &Target,
     filter: &Filter,
-) -> Result<u64> {
+) -> Result<(u64, Explain)> {
+    let none = SortSpec::default();
+    if matches!(filter, Filter::True) {
+        let n = catalog::count(store, txn, Counter::Docs(t.meta.id))?;
+        let mut e = Explain::of(&Plan::collscan(false, true, n), false);
+        e.covered = true;
+        e.stats.returned = n;
+        return Ok((n, e));
+    }
+    let plan = t.plan(store, txn, filter, &none, None)?;
+    let mut explain = Explain::of(&plan, false);
+    let mut stats = ExecStats::default();
     let mut n = 0u64;
-    scan(store, txn, meta, filter, None, &mut |_, _| {
-        n += 1;
-        Ok(true)
-    })?;
-    Ok(n)
+    match &plan.access {
+        Access::IndexScan { ranges, .. } if plan.exact => {
+            let entries = store.table(Table::Indexes);
+            for r in ranges {
+                for item in entries.range(txn, &bounds(r))? {
+                    item?;
+                    n += 1;
+                }
+            }
+            stats.keys_examined = n;
+            explain.covered = true;
+        }
+        _ => run(store, txn, t, &plan, filter, &mut stats, &mut |_, _| {
+            n += 1;
+            Ok(true)
+        })?,
+    }
+    stats.returned = n;
+    explain.stats = stats;
+    Ok((n, explain))
 }
 
 /// The distinct values of `path` among matching documents (array elements
@@ -163,22 +427,32 @@ pub fn count(
 pub fn distinct(
     store: &Store,
     txn: &RoTxn<'_>,
-    meta: &CollectionMeta,
-    path: &crate::doc::FieldPath,
+    t: &Target,
+    path: &FieldPath,
     filter: &Filter,
 ) -> Result<Vec<Value>> {
+    let none = SortSpec::default();
+    let plan = t.plan(store, txn, filter, &none, None)?;
     let mut values: Vec<Bson> = Vec::new();
-    scan(store, txn, meta, filter, None, &mut |_, raw| {
-        visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
-            match v {
-                Some(ValRef::Array(a)) => values.extend(a.iter().map(|e| e.to_bson())),
-                Some(other) => values.push(other.to_bson()),
-                None => {}
-            }
-            false
-        });
-        Ok(true)
-    })?;
+    run(
+        store,
+        txn,
+        t,
+        &plan,
+        filter,
+        &mut ExecStats::default(),
+        &mut |_, raw| {
+            visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
+                match v {
+                    Some(ValRef::Array(a)) => values.extend(a.iter().map(|e| e.to_bson())),
+                    Some(other) => values.push(other.to_bson()),
+                    None => {}
+                }
+                false
+            });
+            Ok(true)
+        },
+    )?;
     values.sort_by(|a, b| compare(&ValRef::from(a), &ValRef::from(b)));
     values.dedup_by(|a, b| values_equal(&ValRef::from(&*a), &ValRef::from(&*b)));
     Ok(values.iter().map(json_from_bson).collect())

@@ -225,12 +225,8 @@ fn matching(
     filter: &Filter,
     multi: bool,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    super::read::scan(w.store(), w.ro(), meta, filter, None, &mut |k, raw| {
-        out.push((k.to_vec(), raw.as_bytes().to_vec()));
-        Ok(multi)
-    })?;
-    Ok(out)
+    let target = super::read::Target::new(meta.clone())?;
+    super::read::matching_keys(w.store(), w.ro(), &target, filter, !multi)
 }
 
 /// Runs an update statement.
