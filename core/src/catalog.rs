@@ -62,6 +62,7 @@ impl CollectionMeta {
 const NEXT_COLLECTION_ID: &[u8] = b"next_collection_id";
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const NEXT_INDEX_ID: &[u8] = b"next_index_id";
+const CATALOG_VERSION: &[u8] = b"catalog_version";
 /// On-disk format version written at creation.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -176,7 +177,24 @@ pub fn get_or_create(
 /// Writes a collection definition.
 pub fn save(w: &mut Wtx<'_, '_>, meta: &CollectionMeta) -> Result<()> {
     let bytes = serde_json::to_vec(meta).map_err(|e| Error::Io(std::io::Error::other(e)))?;
-    w.put(Table::Catalog, meta.name.as_bytes(), &bytes)
+    w.put(Table::Catalog, meta.name.as_bytes(), &bytes)?;
+    bump_version(w)
+}
+
+/// The catalog version: changes with every change of any collection
+/// definition, so cached definitions can be validated with one read.
+pub fn version(store: &Store, txn: &RoTxn<'_>) -> Result<u64> {
+    Ok(match store.table(Table::Meta).get(txn, CATALOG_VERSION)? {
+        Some(b) if b.len() == 8 => {
+            u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        }
+        _ => 0,
+    })
+}
+
+fn bump_version(w: &mut Wtx<'_, '_>) -> Result<()> {
+    let v = version(w.store(), w.ro())?.wrapping_add(1);
+    w.put(Table::Meta, CATALOG_VERSION, &v.to_be_bytes())
 }
 
 /// Allocates an id for a new index.
@@ -246,5 +264,7 @@ pub fn clear_count(w: &mut Wtx<'_, '_>, c: Counter) -> Result<()> {
 
 /// Removes a collection definition. Returns false when it did not exist.
 pub fn remove(w: &mut Wtx<'_, '_>, name: &str) -> Result<bool> {
-    w.delete(Table::Catalog, name.as_bytes())
+    let existed = w.delete(Table::Catalog, name.as_bytes())?;
+    bump_version(w)?;
+    Ok(existed)
 }

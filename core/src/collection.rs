@@ -1,9 +1,11 @@
 //! Collection handles: the untyped statement API (insert, find, update,
 //! replace, delete, count, distinct) over `serde_json::Value` documents.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use crate::catalog::{self, CollectionMeta, CollectionOptions};
+use crate::catalog::{self, CollectionOptions};
 use crate::db::Database;
 use crate::doc::json::document_from_json;
 use crate::doc::FieldPath;
@@ -115,18 +117,30 @@ impl<'t> CollectionHandle<'t> {
         &self.exec
     }
 
-    /// Reads this collection's definition in the given read view (None when dropped).
-    pub(crate) fn meta_in(
+    /// This collection's compiled definition in the given read view (None when dropped).
+    pub(crate) fn target_in(
         &self,
         store: &crate::storage::Store,
         txn: &heed::RoTxn<'_>,
-    ) -> Result<Option<CollectionMeta>> {
-        catalog::load(store, txn, &self.name)
+    ) -> Result<Option<Arc<Target>>> {
+        let ex = self.exec.executor();
+        ex.targets()
+            .get(store, txn, &self.name, ex.reads_committed())
     }
 
     /// Resolves (re-creating if it was dropped) the definition for a write.
-    fn meta_for_write(&self, w: &mut Wtx<'_, '_>) -> Result<CollectionMeta> {
-        catalog::get_or_create(w, &self.name, Some(&self.options))
+    fn meta_for_write(&self, w: &mut Wtx<'_, '_>) -> Result<WriteCtx> {
+        if let Some(t) = self
+            .exec
+            .executor()
+            .targets()
+            .get(w.store(), w.ro(), &self.name, false)?
+        {
+            if t.meta.options == self.options {
+                return Ok(WriteCtx::from_target(&t));
+            }
+        }
+        WriteCtx::new(catalog::get_or_create(w, &self.name, Some(&self.options))?)
     }
 
     /// Runs one write statement with the collection's definition and indexes,
@@ -136,7 +150,7 @@ impl<'t> CollectionHandle<'t> {
         mut f: impl FnMut(&mut Wtx<'_, '_>, &mut WriteCtx) -> Result<T>,
     ) -> Result<T> {
         self.exec.executor().write(|w| {
-            let mut ctx = WriteCtx::new(self.meta_for_write(w)?)?;
+            let mut ctx = self.meta_for_write(w)?;
             let out = f(w, &mut ctx)?;
             ctx.finish(w)?;
             Ok(out)
@@ -159,7 +173,7 @@ impl<'t> CollectionHandle<'t> {
     ) -> Result<String> {
         let name = spec.index_name();
         self.exec.executor().write(|w| {
-            let mut meta = self.meta_for_write(w)?;
+            let mut meta = self.meta_for_write(w)?.meta;
             build::create(w, &mut meta, spec.clone(), &mut progress)
         })?;
         Ok(name)
@@ -168,7 +182,7 @@ impl<'t> CollectionHandle<'t> {
     /// Drops the secondary index called `name`.
     pub fn drop_index(&self, name: &str) -> Result<()> {
         self.exec.executor().write(|w| {
-            let mut meta = self.meta_for_write(w)?;
+            let mut meta = self.meta_for_write(w)?.meta;
             build::drop(w, &mut meta, name)
         })
     }
@@ -177,9 +191,11 @@ impl<'t> CollectionHandle<'t> {
     pub fn list_indexes(&self) -> Result<Vec<IndexSpec>> {
         self.exec.executor().read(|store, txn| {
             Ok(self
-                .meta_in(store, txn)?
-                .map(|m| {
-                    m.indexes
+                .target_in(store, txn)?
+                .map(|t| {
+                    t.meta
+                        .indexes
+                        .clone()
                         .into_iter()
                         .map(|ix| {
                             let name = ix.name();
@@ -235,8 +251,8 @@ impl<'t> CollectionHandle<'t> {
         let filter = parse_filter(&filter)?;
         self.exec
             .executor()
-            .read(|store, txn| match self.meta_in(store, txn)? {
-                Some(meta) => Ok(exec_read::count(store, txn, &Target::new(meta)?, &filter)?.0),
+            .read(|store, txn| match self.target_in(store, txn)? {
+                Some(t) => Ok(exec_read::count(store, txn, &t, &filter)?.0),
                 None => Ok(0),
             })
     }
@@ -252,8 +268,8 @@ impl<'t> CollectionHandle<'t> {
         let filter = parse_filter(&filter)?;
         self.exec
             .executor()
-            .read(|store, txn| match self.meta_in(store, txn)? {
-                Some(meta) => Ok(exec_read::count(store, txn, &Target::new(meta)?, &filter)?.1),
+            .read(|store, txn| match self.target_in(store, txn)? {
+                Some(t) => Ok(exec_read::count(store, txn, &t, &filter)?.1),
                 None => Ok(Explain::of(
                     &crate::plan::Plan::collscan(false, true, 0),
                     false,
@@ -268,8 +284,8 @@ impl<'t> CollectionHandle<'t> {
         let filter = parse_filter(&filter)?;
         self.exec
             .executor()
-            .read(|store, txn| match self.meta_in(store, txn)? {
-                Some(meta) => exec_read::distinct(store, txn, &Target::new(meta)?, &path, &filter),
+            .read(|store, txn| match self.target_in(store, txn)? {
+                Some(t) => exec_read::distinct(store, txn, &t, &path, &filter),
                 None => Ok(Vec::new()),
             })
     }

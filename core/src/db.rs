@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use crate::catalog::{self, CollectionOptions};
 use crate::collection::{Collection, CollectionHandle, Exec};
 use crate::error::{Error, Result};
-use crate::exec::{write as exec_write, Executor};
+use crate::exec::{write as exec_write, Executor, TargetCache};
 use crate::storage::{Store, StoreOptions, Wtx};
 use crate::txn::{Transaction, WriterMark};
 
@@ -54,6 +54,7 @@ impl DatabaseOptions {
 pub(crate) struct DbInner {
     pub(crate) store: Store,
     pub(crate) read_only: bool,
+    pub(crate) targets: TargetCache,
 }
 
 /// An open database: one directory holding one LMDB environment.
@@ -110,6 +111,7 @@ impl Database {
         let inner = Arc::new(DbInner {
             store,
             read_only: options.read_only,
+            targets: TargetCache::default(),
         });
         reg.insert(canonical, Arc::downgrade(&inner));
         Ok(Database { inner })
@@ -249,6 +251,14 @@ impl Database {
 
 /// Statements of a [`Collection`] handle each run in their own transaction.
 impl Executor for Database {
+    fn targets(&self) -> &TargetCache {
+        &self.inner.targets
+    }
+
+    fn reads_committed(&self) -> bool {
+        true
+    }
+
     fn read_dyn(&self, f: &mut dyn FnMut(&Store, &heed::RoTxn<'_>) -> Result<()>) -> Result<()> {
         let (_g, txn) = self.inner.store.read()?;
         f(&self.inner.store, &txn)

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::collection::{CollectionHandle, Exec};
 use crate::error::Result;
-use crate::exec::read::{self as exec_read, Query, Target};
+use crate::exec::read::{self as exec_read, Query};
 use crate::exec::ExecutorExt;
 use crate::plan::{Access, Explain};
 use crate::query::filter::Filter;
@@ -95,8 +95,8 @@ impl<'t> Find<'t> {
         let coll = &self.coll;
         coll.exec()
             .executor()
-            .read(|store, txn| match coll.meta_in(store, txn)? {
-                Some(meta) => exec_read::find(store, txn, &Target::new(meta)?, &q),
+            .read(|store, txn| match coll.target_in(store, txn)? {
+                Some(t) => exec_read::find(store, txn, &t, &q),
                 None => Ok((
                     Vec::new(),
                     Explain::of(
@@ -205,11 +205,11 @@ impl FindIter<'_> {
         };
         let query = find.query()?;
         let (gate, txn) = db.inner.store.read_static()?;
-        let Some(meta) = find.coll.meta_in(&db.inner.store, &txn)? else {
+        let Some(target) = find.coll.target_in(&db.inner.store, &txn)? else {
             self.state = IterState::Done;
             return Ok(());
         };
-        let target = Target::new(meta.clone())?;
+        let meta = target.meta.clone();
         let want = query.limit.map(|l| l.saturating_add(query.skip));
         let plan = target.plan(&db.inner.store, &txn, &query.filter, &query.sort, want)?;
         if !matches!(plan.access, Access::CollScan { reverse: false }) {

@@ -13,7 +13,7 @@ use crate::catalog::{self, CollectionOptions};
 use crate::collection::{CollectionHandle, Exec, TxCollection};
 use crate::db::Database;
 use crate::error::{Error, Result};
-use crate::exec::Executor;
+use crate::exec::{Executor, TargetCache};
 use crate::storage::{is_map_full, replay, GateGuard, Store, WriteRecord, Wtx};
 
 thread_local! {
@@ -180,6 +180,14 @@ fn grow_and_replay<'db>(store: &'db Store, st: &mut State<'db>) -> Result<()> {
 }
 
 impl Executor for Transaction<'_> {
+    fn targets(&self) -> &TargetCache {
+        &self.db.inner.targets
+    }
+
+    fn reads_committed(&self) -> bool {
+        false
+    }
+
     fn read_dyn(&self, f: &mut dyn FnMut(&Store, &RoTxn<'_>) -> Result<()>) -> Result<()> {
         let st = self.state.try_borrow().map_err(|_| {
             Error::TransactionClosed("a statement of this transaction is running".into())

@@ -4,17 +4,71 @@
 pub mod read;
 pub mod write;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bson::raw::RawDocument;
 use heed::RoTxn;
 
-use crate::catalog::CollectionMeta;
+use crate::catalog::{self, CollectionMeta};
 use crate::doc::ValRef;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::storage::{Store, Wtx};
+use read::Target;
+
+/// Compiled collection definitions, validated by the catalog version.
+///
+/// Only definitions read in committed snapshots are cached: catalog versions
+/// of committed states are unique (one writer at a time, across processes),
+/// while an uncommitted transaction's version may later be reused.
+#[derive(Default)]
+pub struct TargetCache {
+    map: Mutex<HashMap<String, (u64, Arc<Target>)>>,
+}
+
+impl TargetCache {
+    /// The compiled definition of `name` as seen by `txn` (None: no such collection).
+    pub fn get(
+        &self,
+        store: &Store,
+        txn: &RoTxn<'_>,
+        name: &str,
+        committed: bool,
+    ) -> Result<Option<Arc<Target>>> {
+        let version = catalog::version(store, txn)?;
+        if let Some((v, t)) = self.lock().get(name) {
+            if *v == version {
+                return Ok(Some(t.clone()));
+            }
+        }
+        let Some(meta) = catalog::load(store, txn, name)? else {
+            return Ok(None);
+        };
+        let target = Arc::new(Target::new(meta)?);
+        if committed {
+            let mut map = self.lock();
+            if map.len() > 4096 {
+                map.clear();
+            }
+            map.insert(name.to_owned(), (version, target.clone()));
+        }
+        Ok(Some(target))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Arc<Target>)>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// Runs statements either in their own transaction or inside a caller's one.
 pub(crate) trait Executor {
+    /// The cache of compiled collection definitions.
+    fn targets(&self) -> &TargetCache;
+    /// True when reads see committed snapshots only (not an open write transaction).
+    fn reads_committed(&self) -> bool;
     /// Runs `f` on a read view: a fresh snapshot, or the enclosing write transaction.
     fn read_dyn(&self, f: &mut dyn FnMut(&Store, &RoTxn<'_>) -> Result<()>) -> Result<()>;
     /// Runs `f` as one atomic statement: its own committed transaction, or a

@@ -42,6 +42,7 @@ pub struct Query {
 }
 
 /// A collection prepared for reading: definition and compiled indexes.
+#[derive(Debug, Clone)]
 pub struct Target {
     /// The definition.
     pub meta: CollectionMeta,

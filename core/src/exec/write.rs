@@ -128,6 +128,16 @@ impl WriteCtx {
         })
     }
 
+    /// Prepares a statement from an already compiled definition.
+    pub fn from_target(t: &super::read::Target) -> WriteCtx {
+        WriteCtx {
+            meta: t.meta.clone(),
+            indexes: t.indexes.clone(),
+            counts: BTreeMap::new(),
+            catalog_dirty: false,
+        }
+    }
+
     /// Adds to a statistics counter.
     pub fn count(&mut self, c: Counter, delta: i64) {
         *self.counts.entry(c).or_insert(0) += delta;

@@ -334,8 +334,15 @@ fn index_plan(
     let ranges = ranges_from(&prefix, &field_bounds);
     exact &= consumed.len() == clauses.len() && ranges.len() <= 1 && !field_bounds.is_empty();
     let all_points = single_points == ix.fields.len();
+    let ordered = match sort_reverse {
+        Some(_) if !req.sort.is_empty() => !multikey,
+        _ => req.sort.is_empty() && !multikey && all_points && ranges.len() == 1,
+    };
     let estimate = if spec.unique && all_points {
         1
+    } else if let (true, Some(w)) = (ordered, req.want) {
+        // The walk stops after `want` matches; no need to count.
+        w
     } else {
         let n = count_in(store, txn, Table::Indexes, &ranges, PROBE_CAP)?;
         if n >= PROBE_CAP {
@@ -344,10 +351,6 @@ fn index_plan(
         } else {
             n
         }
-    };
-    let ordered = match sort_reverse {
-        Some(_) if !req.sort.is_empty() => !multikey,
-        _ => req.sort.is_empty() && !multikey && all_points && ranges.len() == 1,
     };
     Ok(Some(Plan {
         access: Access::IndexScan {
