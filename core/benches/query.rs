@@ -31,7 +31,9 @@ impl Rng {
 }
 
 fn doc(i: u64, rng: &mut Rng) -> Value {
-    let tags: Vec<String> = (0..rng.below(5)).map(|t| format!("tag{}", (i + t) % 20)).collect();
+    let tags: Vec<String> = (0..rng.below(5))
+        .map(|t| format!("tag{}", (i + t) % 20))
+        .collect();
     json!({
         "_id": i,
         "name": format!("user {i}"),
@@ -63,13 +65,16 @@ fn load(db: &Database, n: u64) -> Collection {
 }
 
 fn build_indexes(users: &Collection) {
-    for spec in [IndexSpec::new([("email", 1)]).unique(), IndexSpec::new([("age", 1)])] {
+    for spec in [
+        IndexSpec::new([("email", 1)]).unique(),
+        IndexSpec::new([("age", 1)]),
+    ] {
         let name = spec.index_name();
         let start = Instant::now();
         let mut last = 0;
         users
             .create_index_with_progress(spec, |done, total| {
-                let pct = if total == 0 { 100 } else { done * 100 / total };
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
                 if pct >= last + 25 || done == total {
                     eprintln!("  building {name}: {done}/{total} ({pct}%)");
                     last = pct;
@@ -96,7 +101,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("email_eq", |b| {
         b.iter(|| {
             let i = rng.below(n);
-            let d = users.find_one(json!({"email": format!("user{i}@example.com")})).unwrap();
+            let d = users
+                .find_one(json!({"email": format!("user{i}@example.com")}))
+                .unwrap();
             assert!(d.is_some());
         })
     });
@@ -134,7 +141,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("email_eq", |b| {
         b.iter(|| {
             let i = rng.below(n);
-            let d = users.find_one(json!({"email": format!("user{i}@example.com")})).unwrap();
+            let d = users
+                .find_one(json!({"email": format!("user{i}@example.com")}))
+                .unwrap();
             assert!(d.is_some());
         })
     });
