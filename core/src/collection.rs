@@ -252,7 +252,7 @@ impl<'t> CollectionHandle<'t> {
         self.exec
             .executor()
             .read(|store, txn| match self.target_in(store, txn)? {
-                Some(t) => Ok(exec_read::count(store, txn, &t, &filter)?.0),
+                Some(t) => Ok(exec_read::count(store, txn, &t, &filter, false)?.0),
                 None => Ok(0),
             })
     }
@@ -269,7 +269,7 @@ impl<'t> CollectionHandle<'t> {
         self.exec
             .executor()
             .read(|store, txn| match self.target_in(store, txn)? {
-                Some(t) => Ok(exec_read::count(store, txn, &t, &filter)?.1),
+                Some(t) => Ok(exec_read::count(store, txn, &t, &filter, true)?.1),
                 None => Ok(Explain::of(
                     &crate::plan::Plan::collscan(false, true, 0),
                     false,

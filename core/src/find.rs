@@ -82,28 +82,26 @@ impl<'t> Find<'t> {
 
     /// Runs the statement and collects every result.
     pub fn to_vec(self) -> Result<Vec<Value>> {
-        Ok(self.run()?.0)
+        Ok(self.run(false)?.0)
     }
 
     /// Runs the statement and reports the plan and what it cost.
     pub fn explain(self) -> Result<Explain> {
-        Ok(self.run()?.1)
+        let sorted = self.sort.is_some();
+        Ok(self
+            .run(true)?
+            .1
+            .unwrap_or_else(|| Explain::of(&crate::plan::Plan::collscan(false, true, 0), sorted)))
     }
 
-    fn run(&self) -> Result<(Vec<Value>, Explain)> {
+    fn run(&self, explain: bool) -> Result<(Vec<Value>, Option<Explain>)> {
         let q = self.query()?;
         let coll = &self.coll;
         coll.exec()
             .executor()
             .read(|store, txn| match coll.target_in(store, txn)? {
-                Some(t) => exec_read::find(store, txn, &t, &q),
-                None => Ok((
-                    Vec::new(),
-                    Explain::of(
-                        &crate::plan::Plan::collscan(false, true, 0),
-                        !q.sort.is_empty(),
-                    ),
-                )),
+                Some(t) => exec_read::find(store, txn, &t, &q, explain),
+                None => Ok((Vec::new(), None)),
             })
     }
 }
@@ -211,10 +209,17 @@ impl FindIter<'_> {
         };
         let meta = target.meta.clone();
         let want = query.limit.map(|l| l.saturating_add(query.skip));
-        let plan = target.plan(&db.inner.store, &txn, &query.filter, &query.sort, want)?;
+        let plan = target.plan(
+            &db.inner.store,
+            &txn,
+            &query.filter,
+            &query.sort,
+            want,
+            false,
+        )?;
         if !matches!(plan.access, Access::CollScan { reverse: false }) {
             // Index plans are short or need sorting: run them in this snapshot.
-            let (rows, _) = exec_read::find(&db.inner.store, &txn, &target, &query)?;
+            let (rows, _) = exec_read::find(&db.inner.store, &txn, &target, &query, false)?;
             self.state = IterState::Buffered(rows.into_iter());
             return Ok(());
         }

@@ -69,6 +69,7 @@ impl Target {
         filter: &Filter,
         sort: &SortSpec,
         want: Option<u64>,
+        explain: bool,
     ) -> Result<Plan> {
         choose(
             store,
@@ -79,6 +80,7 @@ impl Target {
                 filter,
                 sort,
                 want,
+                explain,
             },
         )
     }
@@ -127,6 +129,11 @@ fn run_access(
 ) -> Result<bool> {
     let docs = store.table(Table::Docs);
     let mut visit_doc = |key: &[u8], bytes: &[u8], stats: &mut ExecStats| -> Result<bool> {
+        if let Some(s) = seen.as_mut() {
+            if !s.insert(key.to_vec()) {
+                return Ok(true);
+            }
+        }
         stats.docs_examined += 1;
         let raw = raw_doc(bytes, &t.meta)?;
         if filter.matches(DocRef::Raw(raw)) {
@@ -157,7 +164,10 @@ fn run_access(
             Ok(true)
         }
         Access::IndexScan {
-            ranges, reverse, ..
+            ranges,
+            reverse,
+            ties_ascending,
+            ..
         } => {
             let entries = store.table(Table::Indexes);
             let order: Box<dyn Iterator<Item = &KeyRange>> = if *reverse {
@@ -166,6 +176,17 @@ fn run_access(
                 Box::new(ranges.iter())
             };
             let mut doc_key = t.meta.prefix().to_vec();
+            let mut visit_pk = |pk: &[u8], stats: &mut ExecStats| -> Result<bool> {
+                doc_key.truncate(4);
+                doc_key.extend_from_slice(pk);
+                match docs.get(txn, &doc_key)? {
+                    Some(bytes) => visit_doc(&doc_key, bytes, stats),
+                    None => Ok(true),
+                }
+            };
+            // Entries with equal keys, buffered to be yielded in ascending
+            // primary-key order during a backward walk.
+            let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             for r in order {
                 let b = bounds(r);
                 let iter: KvIter<'_> = if *reverse {
@@ -174,21 +195,28 @@ fn run_access(
                     Box::new(entries.range(txn, &b)?)
                 };
                 for item in iter {
-                    let (_, pk) = item?;
+                    let (key, pk) = item?;
                     stats.keys_examined += 1;
-                    if let Some(s) = seen.as_mut() {
-                        if !s.insert(pk.to_vec()) {
-                            continue;
+                    if !*ties_ascending {
+                        if !visit_pk(pk, stats)? {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
+                    let tie_key = &key[..key.len().saturating_sub(pk.len())];
+                    if group.first().is_some_and(|(k, _)| k.as_slice() != tie_key) {
+                        for (_, g) in group.drain(..).rev() {
+                            if !visit_pk(&g, stats)? {
+                                return Ok(false);
+                            }
                         }
                     }
-                    doc_key.truncate(4);
-                    doc_key.extend_from_slice(pk);
-                    let Some(bytes) = docs.get(txn, &doc_key)? else {
-                        continue;
-                    };
-                    if !visit_doc(&doc_key, bytes, stats)? {
-                        return Ok(false);
-                    }
+                    group.push((tie_key.to_vec(), pk.to_vec()));
+                }
+            }
+            for (_, g) in group.drain(..).rev() {
+                if !visit_pk(&g, stats)? {
+                    return Ok(false);
                 }
             }
             Ok(true)
@@ -288,7 +316,7 @@ pub fn matching_keys(
     first_only: bool,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let none = SortSpec::default();
-    let plan = t.plan(store, txn, filter, &none, first_only.then_some(1))?;
+    let plan = t.plan(store, txn, filter, &none, first_only.then_some(1), false)?;
     let mut out = Vec::new();
     let stop_early = first_only && plan.ordered;
     run(
@@ -318,10 +346,10 @@ pub fn find(
     txn: &RoTxn<'_>,
     t: &Target,
     q: &Query,
-) -> Result<(Vec<Value>, Explain)> {
+    explain: bool,
+) -> Result<(Vec<Value>, Option<Explain>)> {
     let want = q.limit.map(|l| l.saturating_add(q.skip));
-    let plan = t.plan(store, txn, &q.filter, &q.sort, want)?;
-    let mut explain = Explain::of(&plan, !q.sort.is_empty());
+    let plan = t.plan(store, txn, &q.filter, &q.sort, want, explain)?;
     let mut stats = ExecStats::default();
     let mut out = Vec::new();
     if plan.ordered {
@@ -378,8 +406,12 @@ pub fn find(
         }
     }
     stats.returned = out.len() as u64;
-    explain.stats = stats;
-    Ok((out, explain))
+    let explained = explain.then(|| {
+        let mut e = Explain::of(&plan, !q.sort.is_empty());
+        e.stats = stats;
+        e
+    });
+    Ok((out, explained))
 }
 
 /// Counts matching documents; returns the count and the explain.
@@ -388,6 +420,7 @@ pub fn count(
     txn: &RoTxn<'_>,
     t: &Target,
     filter: &Filter,
+    explain: bool,
 ) -> Result<(u64, Explain)> {
     let none = SortSpec::default();
     if matches!(filter, Filter::True) {
@@ -397,7 +430,7 @@ pub fn count(
         e.stats.returned = n;
         return Ok((n, e));
     }
-    let plan = t.plan(store, txn, filter, &none, None)?;
+    let plan = t.plan(store, txn, filter, &none, None, explain)?;
     let mut explain = Explain::of(&plan, false);
     let mut stats = ExecStats::default();
     let mut n = 0u64;
@@ -433,7 +466,7 @@ pub fn distinct(
     filter: &Filter,
 ) -> Result<Vec<Value>> {
     let none = SortSpec::default();
-    let plan = t.plan(store, txn, filter, &none, None)?;
+    let plan = t.plan(store, txn, filter, &none, None, false)?;
     let mut values: Vec<Bson> = Vec::new();
     run(
         store,

@@ -161,6 +161,8 @@ pub struct CompiledIndex {
     pub fields: Vec<(FieldPath, bool)>,
     /// Parsed partial filter.
     pub partial: Option<Filter>,
+    /// The index name.
+    pub name: String,
 }
 
 impl CompiledIndex {
@@ -181,6 +183,7 @@ impl CompiledIndex {
             .collect::<Result<Vec<_>>>()?;
         let partial = meta.spec.partial.as_ref().map(Filter::parse).transpose()?;
         Ok(CompiledIndex {
+            name: meta.name(),
             meta: meta.clone(),
             fields,
             partial,

@@ -89,17 +89,18 @@ fn nullish(v: &Bson) -> bool {
 /// Derives bounds for one operator on a field with direction `desc`. `sparse`
 /// indexes hold no entry for documents missing every indexed field, so
 /// predicates that match missing fields cannot use them.
-pub fn derive(op: &Op, desc: bool, sparse: bool) -> Option<Derived> {
+pub fn derive(op: &Op, desc: bool, sparse: bool, explain: bool) -> Option<Derived> {
+    let say = |f: &dyn Fn() -> String| if explain { vec![f()] } else { Vec::new() };
     match op {
         Op::Eq(v) if nullish(v) => (!sparse).then(|| Derived {
             bounds: FieldBounds::Points(vec![null_point(desc)]),
-            describe: vec!["[null, null]".into()],
+            describe: say(&|| "[null, null]".into()),
             // Null entries also stand for missing fields, which {$eq: null} matches too.
             exact: true,
         }),
         Op::Eq(v) if plain(v) => Some(Derived {
             bounds: FieldBounds::Points(vec![point(v, desc)]),
-            describe: vec![format!("[{0}, {0}]", show(v))],
+            describe: say(&|| format!("[{0}, {0}]", show(v))),
             exact: true,
         }),
         Op::In(items) => {
@@ -112,11 +113,15 @@ pub fn derive(op: &Op, desc: bool, sparse: bool) -> Option<Derived> {
                             return None;
                         }
                         points.push(null_point(desc));
-                        describe.push("[null, null]".to_string());
+                        if explain {
+                            describe.push("[null, null]".to_string());
+                        }
                     }
                     InItem::Value(v) if plain(v) => {
                         points.push(point(v, desc));
-                        describe.push(format!("[{0}, {0}]", show(v)));
+                        if explain {
+                            describe.push(format!("[{0}, {0}]", show(v)));
+                        }
                     }
                     _ => return None,
                 }
@@ -131,18 +136,18 @@ pub fn derive(op: &Op, desc: bool, sparse: bool) -> Option<Derived> {
         }
         Op::Exists(false) if !sparse => Some(Derived {
             bounds: FieldBounds::Points(vec![null_point(desc)]),
-            describe: vec!["[null, null]".into()],
+            describe: say(&|| "[null, null]".into()),
             exact: false,
         }),
         Op::Cmp(c, v) if nullish(v) => match c {
             CmpOp::Gte | CmpOp::Lte if !sparse => Some(Derived {
                 bounds: FieldBounds::Points(vec![null_point(desc)]),
-                describe: vec!["[null, null]".into()],
+                describe: say(&|| "[null, null]".into()),
                 exact: true,
             }),
             CmpOp::Gt | CmpOp::Lt => Some(Derived {
                 bounds: FieldBounds::Points(Vec::new()),
-                describe: vec!["(empty)".into()],
+                describe: say(&|| "(empty)".into()),
                 exact: true,
             }),
             _ => None,
@@ -167,15 +172,19 @@ pub fn derive(op: &Op, desc: bool, sparse: bool) -> Option<Derived> {
                     hi: if inclusive { succ } else { Some(enc) },
                 }
             };
-            let text = match c {
-                CmpOp::Gt => format!("({}, +inf of its type]", show(v)),
-                CmpOp::Gte => format!("[{}, +inf of its type]", show(v)),
-                CmpOp::Lt => format!("[-inf of its type, {})", show(v)),
-                CmpOp::Lte => format!("[-inf of its type, {}]", show(v)),
+            let text = if !explain {
+                String::new()
+            } else {
+                match c {
+                    CmpOp::Gt => format!("({}, +inf of its type]", show(v)),
+                    CmpOp::Gte => format!("[{}, +inf of its type]", show(v)),
+                    CmpOp::Lt => format!("[-inf of its type, {})", show(v)),
+                    CmpOp::Lte => format!("[-inf of its type, {}]", show(v)),
+                }
             };
             Some(Derived {
                 bounds: FieldBounds::Range(interval),
-                describe: vec![text],
+                describe: say(&|| text.clone()),
                 exact: true,
             })
         }

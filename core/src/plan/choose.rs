@@ -47,6 +47,8 @@ pub struct Request<'a> {
     pub sort: &'a SortSpec,
     /// `skip + limit` when a limit is given.
     pub want: Option<u64>,
+    /// Describe bounds for explain (costs formatting).
+    pub explain: bool,
 }
 
 fn conjuncts<'f>(f: &'f Filter, out: &mut Vec<&'f Filter>) {
@@ -156,11 +158,12 @@ fn derive_all(
     desc: bool,
     sparse: bool,
     multikey: bool,
+    explain: bool,
 ) -> Option<(Derived, Vec<usize>)> {
     let mut used = Vec::new();
     let mut all = Vec::new();
     for (i, op) in ops {
-        if let Some(d) = derive(op, desc, sparse) {
+        if let Some(d) = derive(op, desc, sparse, explain) {
             used.push(*i);
             all.push(d);
             if multikey {
@@ -223,11 +226,15 @@ fn id_plan(
     let Some(ops) = groups.get(req.meta.id_field()) else {
         return Ok(None);
     };
-    let Some((d, _)) = derive_all(ops, false, false, false) else {
+    let Some((d, _)) = derive_all(ops, false, false, false, req.explain) else {
         return Ok(None);
     };
     let prefix = req.meta.prefix();
-    let bounds = vec![(req.meta.id_field().to_owned(), d.describe.clone())];
+    let bounds = if req.explain {
+        vec![(req.meta.id_field().to_owned(), d.describe.clone())]
+    } else {
+        Vec::new()
+    };
     let order = collscan_order(req);
     Ok(Some(match d.bounds {
         FieldBounds::Points(ps) => {
@@ -278,7 +285,7 @@ fn index_plan(
 ) -> Result<Option<Plan>> {
     let ix = &req.indexes[pos];
     let spec = &ix.meta.spec;
-    let mut consumed: Vec<usize> = Vec::new();
+    let mut consumed: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     if let Some(pf) = &ix.partial {
         if !implies(pf, clauses) {
             return Ok(None);
@@ -304,12 +311,14 @@ fn index_plan(
         let Some(ops) = groups.get(path.as_str()) else {
             break;
         };
-        let Some((d, used)) = derive_all(ops, *desc, spec.sparse, multikey) else {
+        let Some((d, used)) = derive_all(ops, *desc, spec.sparse, multikey, req.explain) else {
             break;
         };
         exact &= d.exact && used.len() == ops.len();
         consumed.extend(used);
-        describe.push((path.to_string(), d.describe.clone()));
+        if req.explain {
+            describe.push((path.to_string(), d.describe.clone()));
+        }
         let is_range = matches!(d.bounds, FieldBounds::Range(_));
         if counting_points {
             match &d.bounds {
@@ -323,7 +332,8 @@ fn index_plan(
         }
     }
     let prefix = ix.meta.prefix();
-    let sort_reverse = sort_order(req, ix, single_points);
+    let sort_walk = sort_order(req, ix, single_points);
+    let sort_reverse = sort_walk.map(|(r, _)| r);
     if field_bounds.is_empty() {
         // No predicate on the leading field: usable only to deliver the sort,
         // and only if every document is in the index.
@@ -357,18 +367,26 @@ fn index_plan(
             index: pos,
             ranges,
             reverse: sort_reverse.unwrap_or(false) && ordered,
+            // Walking backwards, entries with equal keys come in descending
+            // primary-key order; restore ascending order unless the sort asks
+            // for the primary key descending.
+            ties_ascending: sort_walk.is_some_and(|(r, id_tail)| r && !id_tail)
+                && ordered
+                && !spec.unique,
         },
         ordered,
         exact,
         bounds: describe,
-        index_name: Some(ix.meta.name()),
+        index_name: Some(ix.name.clone()),
         estimate,
     }))
 }
 
 /// `Some(reverse)` when walking the index yields the requested sort, given that
 /// the first `eq_prefix` fields are pinned to one value each.
-fn sort_order(req: &Request<'_>, ix: &CompiledIndex, eq_prefix: usize) -> Option<bool> {
+/// Returns `(reverse, id_tail)`: whether to walk backwards and whether the sort
+/// ends with an explicit primary-key field.
+fn sort_order(req: &Request<'_>, ix: &CompiledIndex, eq_prefix: usize) -> Option<(bool, bool)> {
     if req.sort.is_empty() || ix.meta.multikey {
         return None;
     }
@@ -384,6 +402,7 @@ fn sort_order(req: &Request<'_>, ix: &CompiledIndex, eq_prefix: usize) -> Option
         sort.next();
     }
     let mut reverse: Option<bool> = None;
+    let mut id_tail = false;
     let mut fields = ix.fields[eq_prefix..].iter();
     for f in sort {
         match fields.next() {
@@ -394,7 +413,8 @@ fn sort_order(req: &Request<'_>, ix: &CompiledIndex, eq_prefix: usize) -> Option
                 }
             }
             // A trailing primary key: entries of a non-unique index end with it.
-            None if f.path.as_str() == req.meta.id_field() && !ix.meta.spec.unique => {
+            None if f.path.as_str() == req.meta.id_field() && !ix.meta.spec.unique && !id_tail => {
+                id_tail = true;
                 let r = f.descending;
                 if *reverse.get_or_insert(r) != r {
                     return None;
@@ -403,7 +423,12 @@ fn sort_order(req: &Request<'_>, ix: &CompiledIndex, eq_prefix: usize) -> Option
             _ => return None,
         }
     }
-    Some(reverse.unwrap_or(false))
+    // Equal sort keys must keep primary-key order: that holds only when no
+    // further index field orders the ties (entries end with the primary key).
+    if fields.next().is_some() {
+        return None;
+    }
+    Some((reverse.unwrap_or(false), id_tail))
 }
 
 fn union_plan(
@@ -425,6 +450,7 @@ fn union_plan(
             filter: b,
             sort: &none,
             want: None,
+            explain: req.explain,
         };
         let p = choose(store, txn, &sub)?;
         if matches!(p.access, Access::CollScan { .. }) {

@@ -49,6 +49,9 @@ pub enum Access {
         ranges: Vec<KeyRange>,
         /// Walk backwards.
         reverse: bool,
+        /// When walking backwards, yield entries with equal keys in ascending
+        /// primary-key order (as a stable sort would).
+        ties_ascending: bool,
     },
     /// The union of several accesses (`$or`), deduplicated.
     Union(Vec<Plan>),
