@@ -45,6 +45,9 @@ pub struct CollectionMeta {
     /// Secondary indexes (the primary key index is implicit).
     #[serde(default)]
     pub indexes: Vec<IndexMeta>,
+    /// Version of the typed schema last synchronised with this collection, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
 }
 
 impl CollectionMeta {
@@ -169,6 +172,7 @@ pub fn get_or_create(
         name: name.to_owned(),
         options,
         indexes: Vec::new(),
+        schema_version: None,
     };
     save(w, &meta)?;
     Ok(meta)

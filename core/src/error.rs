@@ -115,6 +115,19 @@ pub enum Error {
     /// larger memory map, so its reads may be stale. Nothing was committed; retry.
     #[error("write conflict: another process committed while the database map was growing; the transaction was rolled back, retry it")]
     WriteConflict,
+    /// A stored document does not deserialize into the requested Rust type
+    /// (written by an older schema or through the untyped API).
+    #[error(
+        "document {id} in collection '{collection}' does not fit the requested type: {message}"
+    )]
+    Decode {
+        /// The collection.
+        collection: String,
+        /// The document's primary key, rendered as JSON.
+        id: String,
+        /// What serde reported.
+        message: String,
+    },
     /// The application aborted a transaction (return this from a
     /// `Database::transaction` closure to roll back with a reason).
     #[error("transaction aborted: {0}")]

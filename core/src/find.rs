@@ -85,6 +85,27 @@ impl<'t> Find<'t> {
         Ok(self.run(false)?.0)
     }
 
+    /// Runs the statement and deserializes each result straight from its stored
+    /// encoding into `T` (no intermediate JSON tree). A document that does not
+    /// fit `T` yields [`crate::Error::Decode`] naming it.
+    pub fn to_vec_as<T: serde::de::DeserializeOwned>(self) -> Result<Vec<T>> {
+        let q = self.query()?;
+        let coll = &self.coll;
+        let id_field = coll.id_field().to_owned();
+        coll.exec()
+            .executor()
+            .read(|store, txn| match coll.target_in(store, txn)? {
+                Some(t) => {
+                    let name = t.meta.name.clone();
+                    Ok(exec_read::find_with(store, txn, &t, &q, false, &mut |raw| {
+                        decode_as(raw, q.projection.as_ref(), &name, &id_field)
+                    })?
+                    .0)
+                }
+                None => Ok(Vec::new()),
+            })
+    }
+
     /// Runs the statement and reports the plan and what it cost.
     pub fn explain(self) -> Result<Explain> {
         let sorted = self.sort.is_some();
@@ -272,6 +293,32 @@ impl Iterator for FindIter<'_> {
                 }
                 IterState::Done => return None,
             }
+        }
+    }
+}
+
+/// Deserializes a stored document (after the projection, if any) into `T`.
+pub(crate) fn decode_as<T: serde::de::DeserializeOwned>(
+    raw: &bson::raw::RawDocument,
+    projection: Option<&crate::query::projection::Projection>,
+    collection: &str,
+    id_field: &str,
+) -> Result<T> {
+    let decode_err = |message: String| crate::Error::Decode {
+        collection: collection.to_owned(),
+        id: raw
+            .get(id_field)
+            .ok()
+            .flatten()
+            .map(|v| crate::doc::json::json_from_val(crate::doc::ValRef::from(v)).to_string())
+            .unwrap_or_else(|| "(no id)".into()),
+        message,
+    };
+    match projection {
+        None => bson::deserialize_from_slice(raw.as_bytes()).map_err(|e| decode_err(e.to_string())),
+        Some(p) => {
+            let v = p.apply(crate::doc::DocRef::Raw(raw));
+            serde_json::from_value(v).map_err(|e| decode_err(e.to_string()))
         }
     }
 }

@@ -348,6 +348,21 @@ pub fn find(
     q: &Query,
     explain: bool,
 ) -> Result<(Vec<Value>, Option<Explain>)> {
+    find_with(store, txn, t, q, explain, &mut |raw| {
+        Ok(render(raw, q.projection.as_ref()))
+    })
+}
+
+/// Runs a find statement, turning each result document into an `R` with `emit`
+/// (the projection, if any, is `emit`'s business).
+pub fn find_with<R>(
+    store: &Store,
+    txn: &RoTxn<'_>,
+    t: &Target,
+    q: &Query,
+    explain: bool,
+    emit: &mut dyn FnMut(&RawDocument) -> Result<R>,
+) -> Result<(Vec<R>, Option<Explain>)> {
     let want = q.limit.map(|l| l.saturating_add(q.skip));
     let plan = t.plan(store, txn, &q.filter, &q.sort, want, explain)?;
     let mut stats = ExecStats::default();
@@ -366,7 +381,7 @@ pub fn find(
                     skipped += 1;
                     return Ok(true);
                 }
-                out.push(render(raw, q.projection.as_ref()));
+                out.push(emit(raw)?);
                 Ok(q.limit.is_none_or(|l| (out.len() as u64) < l))
             },
         )?;
@@ -402,7 +417,7 @@ pub fn find(
             .limit
             .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         for (_, bytes) in rows.into_iter().skip(skip).take(take) {
-            out.push(render(raw_doc(&bytes, &t.meta)?, q.projection.as_ref()));
+            out.push(emit(raw_doc(&bytes, &t.meta)?)?);
         }
     }
     stats.returned = out.len() as u64;
