@@ -482,26 +482,26 @@ pub fn distinct(
 ) -> Result<Vec<Value>> {
     let none = SortSpec::default();
     let plan = t.plan(store, txn, filter, &none, None, false)?;
-    let mut values: Vec<Bson> = Vec::new();
-    run(
-        store,
-        txn,
-        t,
-        &plan,
-        filter,
-        &mut ExecStats::default(),
-        &mut |_, raw| {
-            visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
-                match v {
-                    Some(ValRef::Array(a)) => values.extend(a.iter().map(|e| e.to_bson())),
-                    Some(other) => values.push(other.to_bson()),
-                    None => {}
-                }
-                false
-            });
-            Ok(true)
-        },
-    )?;
+    // Equal values of different types (1 and 1.0) keep the first one seen in
+    // primary-key order, whatever the access path.
+    let mut per_doc: Vec<(Vec<u8>, Vec<Bson>)> = Vec::new();
+    run(store, txn, t, &plan, filter, &mut ExecStats::default(), &mut |key, raw| {
+        let mut values = Vec::new();
+        visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
+            match v {
+                Some(ValRef::Array(a)) => values.extend(a.iter().map(|e| e.to_bson())),
+                Some(other) => values.push(other.to_bson()),
+                None => {}
+            }
+            false
+        });
+        per_doc.push((key.to_vec(), values));
+        Ok(true)
+    })?;
+    if !plan.ordered {
+        per_doc.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut values: Vec<Bson> = per_doc.into_iter().flat_map(|(_, v)| v).collect();
     values.sort_by(|a, b| compare(&ValRef::from(a), &ValRef::from(b)));
     values.dedup_by(|a, b| values_equal(&ValRef::from(&*a), &ValRef::from(&*b)));
     Ok(values.iter().map(json_from_bson).collect())

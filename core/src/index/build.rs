@@ -71,7 +71,7 @@ pub fn create(
                         if existing != &key[4..] {
                             return Err(Error::DuplicateKey {
                                 index: ix_meta.name(),
-                                key: crate::doc::json::json_from_raw(doc).to_string(),
+                                key: super::maintain::render_key(&ix, DocRef::Raw(doc)),
                             });
                         }
                         continue;

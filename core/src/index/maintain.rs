@@ -23,7 +23,8 @@ pub struct IndexDelta {
     pub became_multikey: BTreeSet<usize>,
 }
 
-fn render_key(ix: &CompiledIndex, doc: DocRef<'_>) -> String {
+/// Renders the indexed fields of a document as JSON, for duplicate-key errors.
+pub(crate) fn render_key(ix: &CompiledIndex, doc: DocRef<'_>) -> String {
     let mut map = Map::new();
     for (path, _) in &ix.fields {
         let mut first = Value::Null;

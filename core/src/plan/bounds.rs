@@ -104,33 +104,37 @@ pub fn derive(op: &Op, desc: bool, sparse: bool, explain: bool) -> Option<Derive
             exact: true,
         }),
         Op::In(items) => {
-            let mut points = Vec::new();
-            let mut describe = Vec::new();
+            let mut points: Vec<(Vec<u8>, String)> = Vec::new();
             for item in items {
                 match item {
                     InItem::Value(v) if nullish(v) => {
                         if sparse {
                             return None;
                         }
-                        points.push(null_point(desc));
-                        if explain {
-                            describe.push("[null, null]".to_string());
-                        }
+                        let text = if explain {
+                            "[null, null]".to_string()
+                        } else {
+                            String::new()
+                        };
+                        points.push((null_point(desc), text));
                     }
                     InItem::Value(v) if plain(v) => {
-                        points.push(point(v, desc));
-                        if explain {
-                            describe.push(format!("[{0}, {0}]", show(v)));
-                        }
+                        let text = if explain {
+                            format!("[{0}, {0}]", show(v))
+                        } else {
+                            String::new()
+                        };
+                        points.push((point(v, desc), text));
                     }
                     _ => return None,
                 }
             }
-            points.sort();
-            points.dedup();
+            points.sort_by(|a, b| a.0.cmp(&b.0));
+            points.dedup_by(|a, b| a.0 == b.0);
+            let (points, texts): (Vec<_>, Vec<_>) = points.into_iter().unzip();
             Some(Derived {
                 bounds: FieldBounds::Points(points),
-                describe,
+                describe: if explain { texts } else { Vec::new() },
                 exact: true,
             })
         }

@@ -341,6 +341,19 @@ fn index_plan(
             return Ok(None);
         }
     }
+    // Expanding point combinations is capped; bounds beyond the cap are not
+    // applied (the remaining fields are scanned), so they are no longer exact.
+    let mut combos = 1usize;
+    for (i, fb) in field_bounds.iter().enumerate() {
+        if let FieldBounds::Points(p) = fb {
+            combos = combos.saturating_mul(p.len().max(1));
+            if combos > MAX_POINTS {
+                field_bounds.truncate(i);
+                exact = false;
+                break;
+            }
+        }
+    }
     let ranges = ranges_from(&prefix, &field_bounds);
     exact &= consumed.len() == clauses.len() && ranges.len() <= 1 && !field_bounds.is_empty();
     let all_points = single_points == ix.fields.len();
@@ -356,8 +369,10 @@ fn index_plan(
     } else {
         let n = count_in(store, txn, Table::Indexes, &ranges, PROBE_CAP)?;
         if n >= PROBE_CAP {
+            // Unknown beyond the probe: assume each bounded field halves the index.
             let entries = catalog::count(store, txn, Counter::Entries(ix.meta.id))?;
-            (entries / 2).max(PROBE_CAP)
+            let shift = field_bounds.len().clamp(1, 16) as u32;
+            (entries >> shift).max(PROBE_CAP)
         } else {
             n
         }
