@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::exec::read::{self as exec_read, Target};
 pub use crate::exec::write::UpdateResult;
 use crate::exec::write::{self as exec_write, WriteCtx};
-use crate::exec::{Executor, ExecutorExt};
+use crate::exec::{Executor, ExecutorExt, TargetCache};
 use crate::find::Find;
 use crate::index::{build, IndexSpec};
 use crate::plan::Explain;
@@ -37,42 +37,65 @@ impl UpdateOptions {
     }
 }
 
-/// Where a handle's statements run.
-#[derive(Clone)]
-pub(crate) enum Exec<'t> {
-    /// Each statement in its own transaction.
-    Db(Database),
-    /// Inside an explicit transaction.
-    Tx(&'t (dyn Executor + 't)),
+mod sealed {
+    pub trait Sealed {}
 }
 
-impl Exec<'_> {
-    pub(crate) fn executor(&self) -> &dyn Executor {
-        match self {
-            Exec::Db(db) => db,
-            Exec::Tx(tx) => *tx,
-        }
+/// Where a collection handle's statements run: [`Database`] (each statement in
+/// its own transaction) or [`TxExec`] (inside an explicit transaction). Sealed.
+#[allow(private_interfaces)]
+pub trait ExecSource: sealed::Sealed + Clone {
+    #[doc(hidden)]
+    fn executor(&self) -> &dyn Executor;
+    #[doc(hidden)]
+    fn database(&self) -> Option<&Database>;
+}
+
+impl sealed::Sealed for Database {}
+#[allow(private_interfaces)]
+impl ExecSource for Database {
+    fn executor(&self) -> &dyn Executor {
+        self
+    }
+    fn database(&self) -> Option<&Database> {
+        Some(self)
+    }
+}
+
+/// The executor of a collection handle inside an explicit transaction.
+#[derive(Clone, Copy)]
+#[allow(private_interfaces)]
+pub struct TxExec<'t>(pub(crate) &'t (dyn Executor + 't));
+
+impl sealed::Sealed for TxExec<'_> {}
+#[allow(private_interfaces)]
+impl ExecSource for TxExec<'_> {
+    fn executor(&self) -> &dyn Executor {
+        self.0
+    }
+    fn database(&self) -> Option<&Database> {
+        None
     }
 }
 
 /// A handle on one collection. Use it through the aliases [`Collection`]
-/// (statements run in their own transaction) and [`TxCollection`] (statements
-/// run inside an explicit [`crate::Transaction`]).
+/// (statements run in their own transaction; `Send + Sync`, cheap to clone)
+/// and [`TxCollection`] (statements run inside an explicit [`crate::Transaction`]).
 #[derive(Clone)]
-pub struct CollectionHandle<'t> {
-    exec: Exec<'t>,
+pub struct CollectionHandle<X: ExecSource = Database> {
+    exec: X,
     name: String,
     options: CollectionOptions,
 }
 
 /// A collection whose statements each run in their own durable transaction.
-pub type Collection = CollectionHandle<'static>;
+pub type Collection = CollectionHandle<Database>;
 
 /// A collection inside an explicit transaction: reads see the transaction's
 /// own writes, and nothing is visible to others until it commits.
-pub type TxCollection<'t> = CollectionHandle<'t>;
+pub type TxCollection<'t> = CollectionHandle<TxExec<'t>>;
 
-impl std::fmt::Debug for CollectionHandle<'_> {
+impl<X: ExecSource> std::fmt::Debug for CollectionHandle<X> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Collection")
             .field("name", &self.name)
@@ -94,8 +117,8 @@ fn operator_update(update: &Value, statement: &str) -> Result<Update> {
     Ok(upd)
 }
 
-impl<'t> CollectionHandle<'t> {
-    pub(crate) fn new(exec: Exec<'t>, name: String, options: CollectionOptions) -> Self {
+impl<X: ExecSource> CollectionHandle<X> {
+    pub(crate) fn new(exec: X, name: String, options: CollectionOptions) -> Self {
         CollectionHandle {
             exec,
             name,
@@ -113,7 +136,7 @@ impl<'t> CollectionHandle<'t> {
         &self.options.id_field
     }
 
-    pub(crate) fn exec(&self) -> &Exec<'t> {
+    pub(crate) fn exec(&self) -> &X {
         &self.exec
     }
 
@@ -128,29 +151,19 @@ impl<'t> CollectionHandle<'t> {
             .get(store, txn, &self.name, ex.reads_committed())
     }
 
-    /// Resolves (re-creating if it was dropped) the definition for a write.
-    fn meta_for_write(&self, w: &mut Wtx<'_, '_>) -> Result<WriteCtx> {
-        if let Some(t) = self
-            .exec
-            .executor()
-            .targets()
-            .get(w.store(), w.ro(), &self.name, false)?
-        {
-            if t.meta.options == self.options {
-                return Ok(WriteCtx::from_target(&t));
-            }
-        }
-        WriteCtx::new(catalog::get_or_create(w, &self.name, Some(&self.options))?)
-    }
-
     /// Runs one write statement with the collection's definition and indexes,
-    /// then records its statistics.
-    fn write_statement<T>(
+    /// then records its statistics. The statement owns its inputs, so that it
+    /// can run on the group-commit writer.
+    fn write_statement<T: Send + 'static>(
         &self,
-        mut f: impl FnMut(&mut Wtx<'_, '_>, &mut WriteCtx) -> Result<T>,
+        mut f: impl FnMut(&mut Wtx<'_, '_>, &mut WriteCtx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.exec.executor().write(|w| {
-            let mut ctx = self.meta_for_write(w)?;
+        let ex = self.exec.executor();
+        let targets = ex.targets().clone();
+        let name = self.name.clone();
+        let options = self.options.clone();
+        ex.write_owned(move |w| {
+            let mut ctx = ctx_for_write(w, &targets, &name, &options)?;
             let out = f(w, &mut ctx)?;
             ctx.finish(w)?;
             Ok(out)
@@ -172,8 +185,9 @@ impl<'t> CollectionHandle<'t> {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<String> {
         let name = spec.index_name();
-        self.exec.executor().write(|w| {
-            let mut meta = self.meta_for_write(w)?.meta;
+        let ex = self.exec.executor();
+        ex.write(|w| {
+            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?.meta;
             build::create(w, &mut meta, spec.clone(), &mut progress)
         })?;
         Ok(name)
@@ -181,8 +195,9 @@ impl<'t> CollectionHandle<'t> {
 
     /// Drops the secondary index called `name`.
     pub fn drop_index(&self, name: &str) -> Result<()> {
-        self.exec.executor().write(|w| {
-            let mut meta = self.meta_for_write(w)?.meta;
+        let ex = self.exec.executor();
+        ex.write(|w| {
+            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?.meta;
             build::drop(w, &mut meta, name)
         })
     }
@@ -211,7 +226,7 @@ impl<'t> CollectionHandle<'t> {
     /// hex ObjectId string when the document has none).
     pub fn insert_one(&self, doc: Value) -> Result<Value> {
         let doc = document_from_json(&doc)?;
-        self.write_statement(|w, ctx| {
+        self.write_statement(move |w, ctx| {
             let (id, doc) = exec_write::with_id(&ctx.meta, doc.clone())?;
             exec_write::insert(w, ctx, &id, &doc)?;
             Ok(crate::doc::json::json_from_bson(&id))
@@ -224,7 +239,7 @@ impl<'t> CollectionHandle<'t> {
             .iter()
             .map(document_from_json)
             .collect::<Result<Vec<_>>>()?;
-        self.write_statement(|w, ctx| {
+        self.write_statement(move |w, ctx| {
             let mut ids = Vec::with_capacity(docs.len());
             for doc in &docs {
                 let (id, doc) = exec_write::with_id(&ctx.meta, doc.clone())?;
@@ -237,7 +252,7 @@ impl<'t> CollectionHandle<'t> {
 
     /// Starts a find statement; refine it with `sort`, `skip`, `limit` and
     /// `projection`, then run it with `to_vec` or by iterating.
-    pub fn find(&self, filter: Value) -> Find<'t> {
+    pub fn find(&self, filter: Value) -> Find<X> {
         Find::new(self.clone(), filter)
     }
 
@@ -308,7 +323,7 @@ impl<'t> CollectionHandle<'t> {
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
         let upd = operator_update(&update, "update_one")?;
-        self.run_update(&filter, &upd, false, options.upsert)
+        self.run_update(&filter, upd, false, options.upsert)
     }
 
     /// [`update_many`](Self::update_many) with options (upsert).
@@ -319,7 +334,7 @@ impl<'t> CollectionHandle<'t> {
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
         let upd = operator_update(&update, "update_many")?;
-        self.run_update(&filter, &upd, true, options.upsert)
+        self.run_update(&filter, upd, true, options.upsert)
     }
 
     /// Replaces the first matching document with `doc`, keeping its primary key.
@@ -335,18 +350,18 @@ impl<'t> CollectionHandle<'t> {
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
         let upd = Update::replacement_of(&doc)?;
-        self.run_update(&filter, &upd, false, options.upsert)
+        self.run_update(&filter, upd, false, options.upsert)
     }
 
     fn run_update(
         &self,
         filter: &Value,
-        upd: &Update,
+        upd: Update,
         multi: bool,
         upsert: bool,
     ) -> Result<UpdateResult> {
         let filter = parse_filter(filter)?;
-        self.write_statement(|w, ctx| exec_write::update(w, ctx, &filter, upd, multi, upsert))
+        self.write_statement(move |w, ctx| exec_write::update(w, ctx, &filter, &upd, multi, upsert))
     }
 
     /// Deletes the first matching document; returns how many were deleted (0 or 1).
@@ -361,14 +376,32 @@ impl<'t> CollectionHandle<'t> {
 
     fn run_delete(&self, filter: &Value, multi: bool) -> Result<u64> {
         let filter = parse_filter(filter)?;
-        self.exec.executor().write(|w| {
-            let Some(meta) = catalog::load(w.store(), w.ro(), &self.name)? else {
+        let ex = self.exec.executor();
+        let targets = ex.targets().clone();
+        let name = self.name.clone();
+        ex.write_owned(move |w| {
+            let Some(t) = targets.get(w.store(), w.ro(), &name, false)? else {
                 return Ok(0);
             };
-            let mut ctx = WriteCtx::new(meta)?;
+            let mut ctx = WriteCtx::from_target(&t);
             let n = exec_write::delete(w, &mut ctx, &filter, multi)?;
             ctx.finish(w)?;
             Ok(n)
         })
     }
+}
+
+/// Resolves (re-creating if it was dropped) a collection's definition for a write.
+fn ctx_for_write(
+    w: &mut Wtx<'_, '_>,
+    targets: &TargetCache,
+    name: &str,
+    options: &CollectionOptions,
+) -> Result<WriteCtx> {
+    if let Some(t) = targets.get(w.store(), w.ro(), name, false)? {
+        if t.meta.options == *options {
+            return Ok(WriteCtx::from_target(&t));
+        }
+    }
+    WriteCtx::new(catalog::get_or_create(w, name, Some(options))?)
 }

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::catalog::{self, CollectionOptions};
-use crate::collection::{Collection, CollectionHandle, Exec};
+use crate::collection::{Collection, CollectionHandle};
 use crate::error::{Error, Result};
 use crate::exec::{write as exec_write, Executor, TargetCache};
 use crate::storage::{Store, StoreOptions, Wtx};
 use crate::txn::{Transaction, WriterMark};
+use crate::write::group::{Job, Writer};
+use crate::write::Durability;
 
 /// Options for [`Database::open_with`].
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub struct DatabaseOptions {
     pub max_readers: u32,
     /// Open without write access; writes fail with [`Error::ReadOnly`].
     pub read_only: bool,
+    /// When writes are acknowledged; see [`Durability`].
+    pub durability: Durability,
 }
 
 impl Default for DatabaseOptions {
@@ -33,6 +37,7 @@ impl Default for DatabaseOptions {
             initial_map_size: s.initial_map_size,
             max_readers: s.max_readers,
             read_only: false,
+            durability: Durability::Immediate,
         }
     }
 }
@@ -41,6 +46,12 @@ impl DatabaseOptions {
     /// Sets the initial map size.
     pub fn initial_map_size(mut self, bytes: usize) -> Self {
         self.initial_map_size = bytes;
+        self
+    }
+
+    /// Sets the durability mode.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 
@@ -54,7 +65,8 @@ impl DatabaseOptions {
 pub(crate) struct DbInner {
     pub(crate) store: Store,
     pub(crate) read_only: bool,
-    pub(crate) targets: TargetCache,
+    pub(crate) targets: Arc<TargetCache>,
+    writer: Writer,
 }
 
 /// An open database: one directory holding one LMDB environment.
@@ -106,12 +118,14 @@ impl Database {
                 initial_map_size: options.initial_map_size,
                 max_readers: options.max_readers,
                 read_only: options.read_only,
+                meta_sync: options.durability != Durability::None,
             },
         )?;
         let inner = Arc::new(DbInner {
             store,
             read_only: options.read_only,
-            targets: TargetCache::default(),
+            targets: Arc::new(TargetCache::default()),
+            writer: Writer::new(options.durability),
         });
         reg.insert(canonical, Arc::downgrade(&inner));
         Ok(Database { inner })
@@ -140,7 +154,7 @@ impl Database {
         options: Option<CollectionOptions>,
     ) -> Result<Collection> {
         catalog::validate_name(name)?;
-        let exec = Exec::Db(self.clone());
+        let exec = self.clone();
         let meta = match self.read_meta(name)? {
             Some(meta) => {
                 if let Some(o) = &options {
@@ -251,8 +265,18 @@ impl Database {
 
 /// Statements of a [`Collection`] handle each run in their own transaction.
 impl Executor for Database {
-    fn targets(&self) -> &TargetCache {
+    fn targets(&self) -> &Arc<TargetCache> {
         &self.inner.targets
+    }
+
+    fn write_job(&self, job: Job) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        // This thread must not hold a write transaction: the writer would wait
+        // for it while it waits for the writer.
+        drop(WriterMark::acquire(self)?);
+        self.inner.writer.run_blocking(&self.inner, job)
     }
 
     fn reads_committed(&self) -> bool {

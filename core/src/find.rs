@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use heed::{RoTxn, WithoutTls};
 use serde_json::Value;
 
-use crate::collection::{CollectionHandle, Exec};
+use crate::collection::{CollectionHandle, ExecSource};
+use crate::db::Database;
 use crate::error::Result;
 use crate::exec::read::{self as exec_read, Query};
 use crate::exec::ExecutorExt;
@@ -18,8 +19,8 @@ use crate::storage::GateGuard;
 /// A find statement under construction. Nothing runs until [`Find::to_vec`]
 /// or iteration; malformed filters, sorts or projections are reported then.
 #[derive(Debug, Clone)]
-pub struct Find<'t> {
-    coll: CollectionHandle<'t>,
+pub struct Find<X: ExecSource = Database> {
+    coll: CollectionHandle<X>,
     filter: Value,
     sort: Option<Value>,
     skip: u64,
@@ -27,8 +28,8 @@ pub struct Find<'t> {
     projection: Option<Value>,
 }
 
-impl<'t> Find<'t> {
-    pub(crate) fn new(coll: CollectionHandle<'t>, filter: Value) -> Self {
+impl<X: ExecSource> Find<X> {
+    pub(crate) fn new(coll: CollectionHandle<X>, filter: Value) -> Self {
         Find {
             coll,
             filter,
@@ -133,12 +134,12 @@ const BATCH: usize = 256;
 /// Iterator over the results of a [`Find`]. Without a sort, it streams in
 /// batches over one read snapshot taken at the first call to `next`; with a
 /// sort, or inside a transaction, it runs the statement once and then yields.
-pub struct FindIter<'t> {
-    state: IterState<'t>,
+pub struct FindIter<X: ExecSource = Database> {
+    state: IterState<X>,
 }
 
-enum IterState<'t> {
-    Pending(Box<Find<'t>>),
+enum IterState<X: ExecSource> {
+    Pending(Box<Find<X>>),
     Streaming(Box<Stream>),
     Buffered(std::vec::IntoIter<Value>),
     Done,
@@ -201,21 +202,21 @@ impl Stream {
     }
 }
 
-impl<'t> IntoIterator for Find<'t> {
+impl<X: ExecSource> IntoIterator for Find<X> {
     type Item = Result<Value>;
-    type IntoIter = FindIter<'t>;
+    type IntoIter = FindIter<X>;
 
-    fn into_iter(self) -> FindIter<'t> {
+    fn into_iter(self) -> FindIter<X> {
         FindIter {
             state: IterState::Pending(Box::new(self)),
         }
     }
 }
 
-impl FindIter<'_> {
-    fn start(&mut self, find: Find<'_>) -> Result<()> {
-        let stream_db = match find.coll.exec() {
-            Exec::Db(db) if find.sort.is_none() => Some(db.clone()),
+impl<X: ExecSource> FindIter<X> {
+    fn start(&mut self, find: Find<X>) -> Result<()> {
+        let stream_db = match find.coll.exec().database() {
+            Some(db) if find.sort.is_none() => Some(db.clone()),
             _ => None,
         };
         let Some(db) = stream_db else {
@@ -260,7 +261,7 @@ impl FindIter<'_> {
     }
 }
 
-impl Iterator for FindIter<'_> {
+impl<X: ExecSource> Iterator for FindIter<X> {
     type Item = Result<Value>;
 
     fn next(&mut self) -> Option<Result<Value>> {

@@ -41,15 +41,19 @@ pub mod plan;
 pub mod query;
 pub mod storage;
 pub mod txn;
+pub mod write;
 
 pub use catalog::CollectionOptions;
-pub use collection::{Collection, CollectionHandle, TxCollection, UpdateOptions, UpdateResult};
+pub use collection::{
+    Collection, CollectionHandle, ExecSource, TxCollection, TxExec, UpdateOptions, UpdateResult,
+};
 pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use find::{Find, FindIter};
 pub use index::IndexSpec;
 pub use plan::{ExecStats, Explain};
 pub use txn::Transaction;
+pub use write::Durability;
 
 /// The largest encoded document accepted (16 MiB, as in MongoDB).
 pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use heed::{RoTxn, RwTxn};
 
 use crate::catalog::{self, CollectionOptions};
-use crate::collection::{CollectionHandle, Exec, TxCollection};
+use crate::collection::{CollectionHandle, TxCollection, TxExec};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::exec::{Executor, TargetCache};
@@ -111,11 +111,7 @@ impl<'db> Transaction<'db> {
         let meta = crate::exec::ExecutorExt::write(self, |w| {
             catalog::get_or_create(w, name, options.as_ref())
         })?;
-        Ok(CollectionHandle::new(
-            Exec::Tx(self),
-            meta.name,
-            meta.options,
-        ))
+        Ok(CollectionHandle::new(TxExec(self), meta.name, meta.options))
     }
 
     /// Commits: every statement that succeeded becomes visible and durable at once.
@@ -180,8 +176,12 @@ fn grow_and_replay<'db>(store: &'db Store, st: &mut State<'db>) -> Result<()> {
 }
 
 impl Executor for Transaction<'_> {
-    fn targets(&self) -> &TargetCache {
+    fn targets(&self) -> &std::sync::Arc<TargetCache> {
         &self.db.inner.targets
+    }
+
+    fn write_job(&self, mut job: crate::write::group::Job) -> Result<()> {
+        self.write_dyn(&mut |w| job(w))
     }
 
     fn reads_committed(&self) -> bool {

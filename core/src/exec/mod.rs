@@ -15,6 +15,7 @@ use crate::doc::ValRef;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::storage::{Store, Wtx};
+use crate::write::group::Job;
 use read::Target;
 
 /// Compiled collection definitions, validated by the catalog version.
@@ -66,7 +67,7 @@ impl TargetCache {
 /// Runs statements either in their own transaction or inside a caller's one.
 pub(crate) trait Executor {
     /// The cache of compiled collection definitions.
-    fn targets(&self) -> &TargetCache;
+    fn targets(&self) -> &Arc<TargetCache>;
     /// True when reads see committed snapshots only (not an open write transaction).
     fn reads_committed(&self) -> bool;
     /// Runs `f` on a read view: a fresh snapshot, or the enclosing write transaction.
@@ -74,6 +75,9 @@ pub(crate) trait Executor {
     /// Runs `f` as one atomic statement: its own committed transaction, or a
     /// nested transaction of the enclosing one (a failure undoes only `f`).
     fn write_dyn(&self, f: &mut dyn FnMut(&mut Wtx<'_, '_>) -> Result<()>) -> Result<()>;
+    /// Runs an owned statement: through the group-commit writer for a
+    /// database, inline (as a nested transaction) inside an explicit transaction.
+    fn write_job(&self, job: Job) -> Result<()>;
 }
 
 /// Typed wrappers over the object-safe [`Executor`] methods.
@@ -85,6 +89,22 @@ pub(crate) trait ExecutorExt: Executor {
             Ok(())
         })?;
         out.ok_or_else(|| Error::TransactionClosed("the read did not run".into()))
+    }
+
+    /// Runs an owned statement (see [`Executor::write_job`]) and returns its output.
+    fn write_owned<T: Send + 'static>(
+        &self,
+        mut f: impl FnMut(&mut Wtx<'_, '_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        self.write_job(Box::new(move |w| {
+            let v = f(w)?;
+            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+            Ok(())
+        }))?;
+        let v = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        v.ok_or_else(|| Error::TransactionClosed("the write did not run".into()))
     }
 
     fn write<T>(&self, mut f: impl FnMut(&mut Wtx<'_, '_>) -> Result<T>) -> Result<T> {

@@ -485,19 +485,27 @@ pub fn distinct(
     // Equal values of different types (1 and 1.0) keep the first one seen in
     // primary-key order, whatever the access path.
     let mut per_doc: Vec<(Vec<u8>, Vec<Bson>)> = Vec::new();
-    run(store, txn, t, &plan, filter, &mut ExecStats::default(), &mut |key, raw| {
-        let mut values = Vec::new();
-        visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
-            match v {
-                Some(ValRef::Array(a)) => values.extend(a.iter().map(|e| e.to_bson())),
-                Some(other) => values.push(other.to_bson()),
-                None => {}
-            }
-            false
-        });
-        per_doc.push((key.to_vec(), values));
-        Ok(true)
-    })?;
+    run(
+        store,
+        txn,
+        t,
+        &plan,
+        filter,
+        &mut ExecStats::default(),
+        &mut |key, raw| {
+            let mut values = Vec::new();
+            visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
+                match v {
+                    Some(ValRef::Array(a)) => values.extend(a.iter().map(|e| e.to_bson())),
+                    Some(other) => values.push(other.to_bson()),
+                    None => {}
+                }
+                false
+            });
+            per_doc.push((key.to_vec(), values));
+            Ok(true)
+        },
+    )?;
     if !plan.ordered {
         per_doc.sort_by(|a, b| a.0.cmp(&b.0));
     }

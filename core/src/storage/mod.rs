@@ -58,6 +58,10 @@ pub struct StoreOptions {
     pub max_readers: u32,
     /// Open read-only.
     pub read_only: bool,
+    /// Flush the meta page on every commit (LMDB's default). `false` sets
+    /// `MDB_NOMETASYNC`: integrity is kept, the last commits may be undone by an
+    /// OS crash.
+    pub meta_sync: bool,
 }
 
 impl Default for StoreOptions {
@@ -67,6 +71,7 @@ impl Default for StoreOptions {
             initial_map_size: 1 << 30,
             max_readers: 1022,
             read_only: false,
+            meta_sync: true,
         }
     }
 }
@@ -112,10 +117,18 @@ impl Store {
             .map_size(map_size)
             .max_dbs(16)
             .max_readers(opts.max_readers);
+        let mut flags = EnvFlags::empty();
         if opts.read_only {
-            // SAFETY: READ_ONLY only restricts what this handle may do.
-            unsafe { builder.flags(EnvFlags::READ_ONLY) };
+            flags |= EnvFlags::READ_ONLY;
         }
+        if !opts.meta_sync {
+            flags |= EnvFlags::NO_META_SYNC;
+        }
+        // SAFETY: READ_ONLY only restricts what this handle may do, and
+        // NO_META_SYNC keeps LMDB's integrity guarantee (only durability of the
+        // last commits is deferred); neither NO_SYNC nor MAP_ASYNC, which can
+        // corrupt the file on power loss, is ever set.
+        unsafe { builder.flags(flags) };
         // SAFETY: LMDB requires that the same environment is not opened twice in
         // one process; `Database::open` keeps a process-wide registry of open
         // directories and hands out the existing handle instead. The directory
