@@ -194,6 +194,15 @@ impl Database {
             .collect())
     }
 
+    /// Checks the whole database in one snapshot: every document decodes and is
+    /// stored under its primary key, every index holds exactly the entries its
+    /// documents produce (and each points to an existing document), counters
+    /// match, and no data is left under ids the catalog does not know.
+    /// Reads everything; takes time proportional to the database size.
+    pub fn verify(&self) -> Result<crate::VerifyReport> {
+        crate::verify::verify(&self.inner.store)
+    }
+
     /// Drops a collection and all its documents. Returns false when it did not exist.
     pub fn drop_collection(&self, name: &str) -> Result<bool> {
         self.write(|w| {

@@ -41,6 +41,7 @@ pub mod plan;
 pub mod query;
 pub mod storage;
 pub mod txn;
+pub mod verify;
 pub mod write;
 
 pub use catalog::CollectionOptions;
@@ -53,6 +54,7 @@ pub use find::{Find, FindIter};
 pub use index::IndexSpec;
 pub use plan::{ExecStats, Explain};
 pub use txn::Transaction;
+pub use verify::VerifyReport;
 pub use write::Durability;
 
 /// The largest encoded document accepted (16 MiB, as in MongoDB).

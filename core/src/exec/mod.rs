@@ -120,7 +120,7 @@ pub(crate) trait ExecutorExt: Executor {
 impl<E: Executor + ?Sized> ExecutorExt for E {}
 
 /// The key of a document in the `docs` table: collection prefix + encoded primary key.
-pub(crate) fn doc_key(meta: &CollectionMeta, id: ValRef<'_>) -> Vec<u8> {
+pub fn doc_key(meta: &CollectionMeta, id: ValRef<'_>) -> Vec<u8> {
     let mut key = Vec::with_capacity(24);
     key.extend_from_slice(&meta.prefix());
     keys::encode_value(&mut key, &id, false);
