@@ -28,6 +28,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "async")]
+pub mod async_api;
 pub mod catalog;
 pub mod collection;
 pub mod db;
@@ -44,6 +46,8 @@ pub mod txn;
 pub mod verify;
 pub mod write;
 
+#[cfg(feature = "async")]
+pub use async_api::{AsyncCollection, AsyncDatabase, AsyncFind};
 pub use catalog::CollectionOptions;
 pub use collection::{
     Collection, CollectionHandle, ExecSource, TxCollection, TxExec, UpdateOptions, UpdateResult,
