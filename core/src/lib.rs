@@ -43,6 +43,7 @@ pub mod plan;
 pub mod query;
 pub mod storage;
 pub mod txn;
+pub mod typed;
 pub mod verify;
 pub mod write;
 
@@ -52,12 +53,15 @@ pub use catalog::CollectionOptions;
 pub use collection::{
     Collection, CollectionHandle, ExecSource, TxCollection, TxExec, UpdateOptions, UpdateResult,
 };
+#[cfg(feature = "derive")]
+pub use collection_store_derive::{Document, Embedded};
 pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use find::{Find, FindIter};
 pub use index::IndexSpec;
 pub use plan::{ExecStats, Explain};
 pub use txn::Transaction;
+pub use typed::{Document, Embedded, SchemaSync, TypedCollection, TypedOptions};
 pub use verify::VerifyReport;
 pub use write::Durability;
 
