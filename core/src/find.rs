@@ -316,7 +316,12 @@ pub(crate) fn decode_as<T: serde::de::DeserializeOwned>(
         message,
     };
     match projection {
-        None => bson::deserialize_from_slice(raw.as_bytes()).map_err(|e| decode_err(e.to_string())),
+        // Straight from the stored bytes; integers beyond i64 (stored as an
+        // integral Decimal128) take the JSON route, which renders them as u64.
+        None => bson::deserialize_from_slice(raw.as_bytes()).or_else(|first| {
+            serde_json::from_value(crate::doc::json::json_from_raw(raw))
+                .map_err(|_| decode_err(first.to_string()))
+        }),
         Some(p) => {
             let v = p.apply(crate::doc::DocRef::Raw(raw));
             serde_json::from_value(v).map_err(|e| decode_err(e.to_string()))

@@ -200,3 +200,51 @@ fn read_only_database_refuses_writes() {
     ));
     assert!(matches!(db.begin().unwrap_err(), Error::ReadOnly));
 }
+
+#[test]
+fn typed_reads_decode_integers_beyond_i64() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Row {
+        _id: u64,
+        big: u64,
+        small: i32,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let c = db.collection("c").unwrap();
+    c.insert_one(json!({"_id": 1, "big": u64::MAX, "small": -5}))
+        .unwrap();
+    c.insert_one(json!({"_id": 2, "big": 7, "small": 1}))
+        .unwrap();
+    let rows: Vec<Row> = c.find(json!({})).to_vec_as().unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            Row {
+                _id: 1,
+                big: u64::MAX,
+                small: -5
+            },
+            Row {
+                _id: 2,
+                big: 7,
+                small: 1
+            }
+        ]
+    );
+    // u64::MAX stays exact through the untyped API and in comparisons.
+    assert_eq!(
+        c.find_one(json!({"big": {"$gt": i64::MAX}}))
+            .unwrap()
+            .unwrap()["big"],
+        json!(u64::MAX)
+    );
+    // A document that does not fit names itself in the error.
+    c.insert_one(json!({"_id": 3, "big": "not a number", "small": 0}))
+        .unwrap();
+    let err = c.find(json!({})).to_vec_as::<Row>().unwrap_err();
+    assert!(
+        matches!(&err, Error::Decode { id, .. } if id == "3"),
+        "{err:?}"
+    );
+}
