@@ -5,6 +5,7 @@
 //! `{_id, name, email, age 18..80, city (50 values), tags 0-4, score}`,
 //! builds a unique index on `email` and one on `age` (printing build progress),
 //! then measures, on one thread with warm caches:
+//! - `indexed/id_get_typed` / `id_get_json`: point get by `_id` into a struct / a `Value`;
 //! - `indexed/email_eq`: `find_one({email: x})` through the unique index;
 //! - `indexed/age_range_sort_limit20`: `find({age: {$gte: a, $lt: a + 5}}).sort({age: 1}).limit(20)`;
 //! - the same two queries after the indexes are dropped (collection scans).
@@ -98,6 +99,30 @@ fn bench(c: &mut Criterion) {
     let mut rng = Rng(42);
     let mut group = c.benchmark_group("indexed");
     group.throughput(Throughput::Elements(1));
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct User {
+        _id: u64,
+        name: String,
+        email: String,
+        age: u32,
+        city: String,
+        tags: Vec<String>,
+        score: f64,
+    }
+    group.bench_function("id_get_typed", |b| {
+        b.iter(|| {
+            let i = rng.below(n);
+            let u: Option<User> = users.get_as(json!(i)).unwrap();
+            assert!(u.is_some());
+        })
+    });
+    group.bench_function("id_get_json", |b| {
+        b.iter(|| {
+            let i = rng.below(n);
+            assert!(users.get(json!(i)).unwrap().is_some());
+        })
+    });
     group.bench_function("email_eq", |b| {
         b.iter(|| {
             let i = rng.below(n);

@@ -256,6 +256,42 @@ impl<X: ExecSource> CollectionHandle<X> {
         Find::new(self.clone(), filter)
     }
 
+    /// The document whose primary key equals `id` (a point lookup that skips
+    /// filter parsing and planning).
+    pub fn get(&self, id: Value) -> Result<Option<Value>> {
+        self.get_with(id, |raw, _| Ok(crate::doc::json::json_from_raw(raw)))
+    }
+
+    /// [`get`](Self::get), deserialized straight from the stored encoding into `T`.
+    pub fn get_as<T: serde::de::DeserializeOwned>(&self, id: Value) -> Result<Option<T>> {
+        let id_field = self.options.id_field.clone();
+        self.get_with(id, move |raw, name| {
+            crate::find::decode_as(raw, None, name, &id_field)
+        })
+    }
+
+    fn get_with<T>(
+        &self,
+        id: Value,
+        decode: impl Fn(&bson::raw::RawDocument, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let id = crate::doc::json::bson_from_json(&id, crate::doc::json::Context::Operand)?;
+        exec_write::check_id(&id, &self.options.id_field)?;
+        self.exec.executor().read(|store, txn| {
+            let Some(t) = self.target_in(store, txn)? else {
+                return Ok(None);
+            };
+            let key = crate::exec::doc_key(&t.meta, crate::doc::ValRef::from(&id));
+            match store.table(crate::storage::Table::Docs).get(txn, &key)? {
+                Some(bytes) => Ok(Some(decode(
+                    crate::exec::raw_doc(bytes, &t.meta)?,
+                    &t.meta.name,
+                )?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// The first document matching `filter` (in primary-key order).
     pub fn find_one(&self, filter: Value) -> Result<Option<Value>> {
         Ok(self.find(filter).limit(1).to_vec()?.into_iter().next())

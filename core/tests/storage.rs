@@ -248,3 +248,44 @@ fn typed_reads_decode_integers_beyond_i64() {
         "{err:?}"
     );
 }
+
+#[test]
+fn get_by_primary_key() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Person {
+        id: String,
+        age: u32,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let c = db
+        .collection_with("people", CollectionOptions::with_id_field("id"))
+        .unwrap();
+    c.insert_many(vec![
+        json!({"id": "a", "age": 3}),
+        json!({"id": "b", "age": 4}),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.get(json!("b")).unwrap(),
+        Some(json!({"id": "b", "age": 4}))
+    );
+    assert_eq!(c.get(json!("zz")).unwrap(), None);
+    assert_eq!(
+        c.get_as::<Person>(json!("a")).unwrap(),
+        Some(Person {
+            id: "a".into(),
+            age: 3
+        })
+    );
+    assert!(matches!(
+        c.get(json!([1])).unwrap_err(),
+        Error::InvalidDocument(_)
+    ));
+    // Numbers compare by value: 1 and 1.0 are the same key.
+    let n = db.collection("n").unwrap();
+    n.insert_one(json!({"_id": 1, "v": true})).unwrap();
+    assert_eq!(n.get(json!(1.0)).unwrap().unwrap()["v"], true);
+    // A collection that does not exist yet has nothing.
+    assert_eq!(db.collection("fresh").unwrap().get(json!(1)).unwrap(), None);
+}

@@ -75,7 +75,6 @@ fn key(f: &Filter) -> String {
 
 /// Chooses a plan for the request.
 pub fn choose(store: &Store, txn: &RoTxn<'_>, req: &Request<'_>) -> Result<Plan> {
-    let docs = catalog::count(store, txn, Counter::Docs(req.meta.id))?;
     let mut candidates = Vec::new();
     let mut clauses = Vec::new();
     conjuncts(req.filter, &mut clauses);
@@ -92,6 +91,13 @@ pub fn choose(store: &Store, txn: &RoTxn<'_>, req: &Request<'_>) -> Result<Plan>
     if let Some(p) = union_plan(store, txn, req, &clauses)? {
         candidates.push(p);
     }
+    // A lookup of at most one key beats any scan: no need to count documents.
+    if let Some(pos) = candidates.iter().position(|p| {
+        p.estimate <= 1 && matches!(p.access, Access::IdLookup { .. } | Access::IndexScan { .. })
+    }) {
+        return Ok(candidates.swap_remove(pos));
+    }
+    let docs = catalog::count(store, txn, Counter::Docs(req.meta.id))?;
     let scan_order = collscan_order(req);
     let scan_cost = match (clauses.is_empty(), scan_order, req.want) {
         (true, Some(_), Some(w)) => w.min(docs),

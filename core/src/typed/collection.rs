@@ -216,13 +216,9 @@ impl<T: Document, X: ExecSource> TypedCollection<T, X> {
         T::Id: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        Ok(self
-            .coll
-            .find(self.id_filter(id)?)
-            .limit(1)
-            .to_vec_as::<T>()?
-            .into_iter()
-            .next())
+        let id = serde_json::to_value(id)
+            .map_err(|e| Error::InvalidFilter(format!("primary key cannot be serialized: {e}")))?;
+        self.coll.get_as::<T>(id)
     }
 
     /// Starts a find statement; refine it with `sort`, `skip`, `limit`.
