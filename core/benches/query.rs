@@ -86,6 +86,35 @@ fn build_indexes(users: &Collection) {
     }
 }
 
+fn email_and_range(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    users: &Collection,
+    n: u64,
+    rng: &mut Rng,
+) {
+    group.bench_function("email_eq", |b| {
+        b.iter(|| {
+            let i = rng.below(n);
+            let d = users
+                .find_one(json!({"email": format!("user{i}@example.com")}))
+                .unwrap();
+            assert!(d.is_some());
+        })
+    });
+    group.bench_function("age_range_sort_limit20", |b| {
+        b.iter(|| {
+            let a = 18 + rng.below(58);
+            let r = users
+                .find(json!({"age": {"$gte": a, "$lt": a + 5}}))
+                .sort(json!({"age": 1}))
+                .limit(20)
+                .to_vec()
+                .unwrap();
+            assert_eq!(r.len(), 20);
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let n: u64 = std::env::var("CS_BENCH_DOCS")
         .ok()
@@ -123,27 +152,7 @@ fn bench(c: &mut Criterion) {
             assert!(users.get(json!(i)).unwrap().is_some());
         })
     });
-    group.bench_function("email_eq", |b| {
-        b.iter(|| {
-            let i = rng.below(n);
-            let d = users
-                .find_one(json!({"email": format!("user{i}@example.com")}))
-                .unwrap();
-            assert!(d.is_some());
-        })
-    });
-    group.bench_function("age_range_sort_limit20", |b| {
-        b.iter(|| {
-            let a = 18 + rng.below(58);
-            let r = users
-                .find(json!({"age": {"$gte": a, "$lt": a + 5}}))
-                .sort(json!({"age": 1}))
-                .limit(20)
-                .to_vec()
-                .unwrap();
-            assert_eq!(r.len(), 20);
-        })
-    });
+    email_and_range(&mut group, &users, n, &mut rng);
     group.finish();
     let e = users
         .find(json!({"age": {"$gte": 30, "$lt": 35}}))
@@ -163,27 +172,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("email_eq", |b| {
-        b.iter(|| {
-            let i = rng.below(n);
-            let d = users
-                .find_one(json!({"email": format!("user{i}@example.com")}))
-                .unwrap();
-            assert!(d.is_some());
-        })
-    });
-    group.bench_function("age_range_sort_limit20", |b| {
-        b.iter(|| {
-            let a = 18 + rng.below(58);
-            let r = users
-                .find(json!({"age": {"$gte": a, "$lt": a + 5}}))
-                .sort(json!({"age": 1}))
-                .limit(20)
-                .to_vec()
-                .unwrap();
-            assert_eq!(r.len(), 20);
-        })
-    });
+    email_and_range(&mut group, &users, n, &mut rng);
     group.finish();
 }
 

@@ -53,11 +53,7 @@ pub struct Target {
 impl Target {
     /// Compiles the collection's indexes.
     pub fn new(meta: CollectionMeta) -> Result<Target> {
-        let indexes = meta
-            .indexes
-            .iter()
-            .map(CompiledIndex::compile)
-            .collect::<Result<Vec<_>>>()?;
+        let indexes = CompiledIndex::compile_all(&meta)?;
         Ok(Target { meta, indexes })
     }
 
@@ -278,24 +274,19 @@ pub fn scan_collection(
     after: Option<&[u8]>,
     f: &mut Visit<'_>,
 ) -> Result<()> {
-    let prefix = meta.prefix();
-    let end = prefix_successor(&prefix);
-    let lower = match after {
-        Some(a) => Bound::Excluded(a),
-        None => Bound::Included(&prefix[..]),
-    };
-    let upper = match &end {
-        Some(e) => Bound::Excluded(e.as_slice()),
-        None => Bound::Unbounded,
-    };
-    for item in store.table(Table::Docs).range(txn, &(lower, upper))? {
-        let (key, bytes) = item?;
-        let raw = raw_doc(bytes, meta)?;
-        if filter.matches(DocRef::Raw(raw)) && !f(key, raw)? {
-            break;
-        }
-    }
-    Ok(())
+    store.scan_prefix(
+        txn,
+        Table::Docs,
+        &meta.prefix(),
+        after,
+        &mut |key, bytes| {
+            let raw = raw_doc(bytes, meta)?;
+            if filter.matches(DocRef::Raw(raw)) {
+                return f(key, raw);
+            }
+            Ok(true)
+        },
+    )
 }
 
 /// Renders a stored document for the caller, applying the projection.

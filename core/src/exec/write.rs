@@ -115,11 +115,7 @@ pub struct WriteCtx {
 impl WriteCtx {
     /// Prepares a statement on `meta`.
     pub fn new(meta: CollectionMeta) -> Result<WriteCtx> {
-        let indexes = meta
-            .indexes
-            .iter()
-            .map(CompiledIndex::compile)
-            .collect::<Result<Vec<_>>>()?;
+        let indexes = CompiledIndex::compile_all(&meta)?;
         Ok(WriteCtx {
             meta,
             indexes,

@@ -95,22 +95,12 @@ fn read_batch(
     prefix: &[u8; 4],
     after: Option<&[u8]>,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    use std::ops::Bound;
-    let docs = w.store().table(Table::Docs);
-    let end = crate::keys::prefix_successor(prefix);
-    let lower = match after {
-        Some(a) => Bound::Excluded(a),
-        None => Bound::Included(&prefix[..]),
-    };
-    let upper = match &end {
-        Some(e) => Bound::Excluded(e.as_slice()),
-        None => Bound::Unbounded,
-    };
     let mut out = Vec::with_capacity(BATCH);
-    for item in docs.range(w.ro(), &(lower, upper))?.take(BATCH) {
-        let (k, v) = item?;
-        out.push((k.to_vec(), v.to_vec()));
-    }
+    w.store()
+        .scan_prefix(w.ro(), Table::Docs, prefix, after, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(out.len() < BATCH)
+        })?;
     Ok(out)
 }
 

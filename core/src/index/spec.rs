@@ -166,6 +166,11 @@ pub struct CompiledIndex {
 }
 
 impl CompiledIndex {
+    /// Compiles every index of a collection.
+    pub fn compile_all(meta: &crate::catalog::CollectionMeta) -> Result<Vec<CompiledIndex>> {
+        meta.indexes.iter().map(CompiledIndex::compile).collect()
+    }
+
     /// Parses a stored definition (validated when it was created).
     pub fn compile(meta: &IndexMeta) -> Result<CompiledIndex> {
         let fields = meta

@@ -45,6 +45,9 @@ impl Table {
     }
 }
 
+/// The callback of [`Store::scan_prefix`]: a key and its value; return false to stop.
+pub type KvVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
+
 /// A raw LMDB database handle.
 pub type Db = heed::Database<'static, Bytes, Bytes>;
 
@@ -309,6 +312,36 @@ impl Store {
         };
         // SAFETY: as in `grow`; size 0 adopts the size recorded in the environment.
         unsafe { self.env.resize(0) }?;
+        Ok(())
+    }
+
+    /// Calls `f(key, value)` for the keys of `table` that start with `prefix`,
+    /// in order, starting after `after` (exclusive) when given, until `f`
+    /// returns false.
+    pub fn scan_prefix(
+        &self,
+        txn: &RoTxn<'_>,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        f: &mut KvVisitor<'_>,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let end = crate::keys::prefix_successor(prefix);
+        let lower = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Included(prefix),
+        };
+        let upper = match &end {
+            Some(e) => Bound::Excluded(e.as_slice()),
+            None => Bound::Unbounded,
+        };
+        for item in self.table(table).range(txn, &(lower, upper))? {
+            let (k, v) = item?;
+            if !f(k, v)? {
+                break;
+            }
+        }
         Ok(())
     }
 
