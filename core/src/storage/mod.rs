@@ -102,7 +102,7 @@ fn round_up(n: usize, to: usize) -> usize {
 
 /// How long a writer that needs a larger map waits for this process's open
 /// read transactions (for example a live `Find` iterator) to end.
-const GROW_WAIT: Duration = Duration::from_secs(30);
+const GROW_WAIT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Opens (creating if needed) the environment at `dir`.
@@ -266,9 +266,25 @@ impl Store {
         (info.last_page_number as u64 + 1) * page_size() as u64
     }
 
+    /// Takes the resize gate exclusively, polling instead of queueing: a queued
+    /// exclusive request would hold back every new reader of the process
+    /// behind the transactions it waits for. Gives up after [`GROW_WAIT`].
+    fn exclusive_gate(&self) -> Option<parking_lot::RwLockWriteGuard<'_, ()>> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(g) = self.gate.try_write() {
+                return Some(g);
+            }
+            if start.elapsed() >= GROW_WAIT {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Doubles the map size. The caller must hold no transaction of this store.
     pub fn grow(&self) -> Result<()> {
-        let Some(_exclusive) = self.gate.try_write_for(GROW_WAIT) else {
+        let Some(_exclusive) = self.exclusive_gate() else {
             return Err(Error::Io(std::io::Error::other(
                 "the database file needs a larger memory map, but read transactions (open Find iterators) \
                  in this process kept it from growing; finish or drop them and retry",
@@ -304,7 +320,7 @@ impl Store {
 
     /// Adopts a map size set by another process (after `MDB_MAP_RESIZED`).
     fn adopt_foreign_resize(&self) -> Result<()> {
-        let Some(_exclusive) = self.gate.try_write_for(GROW_WAIT) else {
+        let Some(_exclusive) = self.exclusive_gate() else {
             return Err(Error::Io(std::io::Error::other(
                 "another process grew the database map, and open read transactions in this process \
                  kept this one from adopting the new size; finish or drop them and retry",
