@@ -266,19 +266,21 @@ impl Store {
         (info.last_page_number as u64 + 1) * page_size() as u64
     }
 
-    /// Takes the resize gate exclusively, polling instead of queueing: a queued
-    /// exclusive request would hold back every new reader of the process
-    /// behind the transactions it waits for. Gives up after [`GROW_WAIT`].
+    /// Takes the resize gate exclusively. Waits in short slices: while a slice
+    /// waits, new readers queue behind it (so a stream of short reads cannot
+    /// starve the growth); between slices they run (so a long-held reader,
+    /// such as a live `Find` iterator, stalls them at most one slice).
+    /// Gives up after [`GROW_WAIT`].
     fn exclusive_gate(&self) -> Option<parking_lot::RwLockWriteGuard<'_, ()>> {
         let start = std::time::Instant::now();
         loop {
-            if let Some(g) = self.gate.try_write() {
+            if let Some(g) = self.gate.try_write_for(Duration::from_millis(50)) {
                 return Some(g);
             }
             if start.elapsed() >= GROW_WAIT {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
