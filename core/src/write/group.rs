@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -27,11 +26,32 @@ pub type Job = Box<dyn FnMut(&mut Wtx<'_, '_>) -> Result<()> + Send>;
 /// Most statements merged into one commit.
 const MAX_GROUP: usize = 1024;
 
-type Slot = Arc<Mutex<Option<Result<()>>>>;
+/// Most consecutive batches one leader commits before handing over.
+const MAX_TURNS: usize = 8;
+
+/// Where a queued statement stands. Each waiting thread sleeps on its own slot,
+/// so a commit wakes exactly the threads it acknowledges (and one next leader).
+enum Turn {
+    Waiting,
+    Lead,
+    Done(Result<()>),
+}
+
+struct Slot {
+    turn: Mutex<Turn>,
+    wake: Condvar,
+}
+
+impl Slot {
+    fn set(&self, t: Turn) {
+        *self.turn.lock() = t;
+        self.wake.notify_one();
+    }
+}
 
 struct Pending {
     job: Job,
-    slot: Slot,
+    slot: Arc<Slot>,
 }
 
 #[derive(Default)]
@@ -43,7 +63,6 @@ struct State {
 /// The group-commit queue of one database.
 pub struct Writer {
     state: Mutex<State>,
-    wake: Condvar,
     durability: Durability,
 }
 
@@ -52,7 +71,6 @@ impl Writer {
     pub fn new(durability: Durability) -> Writer {
         Writer {
             state: Mutex::new(State::default()),
-            wake: Condvar::new(),
             durability,
         }
     }
@@ -60,79 +78,96 @@ impl Writer {
     /// Runs a statement in the next group commit of `db` and waits until that
     /// commit is durable (or failed).
     pub(crate) fn run_blocking(&self, db: &DbInner, job: Job) -> Result<()> {
-        let slot: Slot = Arc::new(Mutex::new(None));
-        let mut st = self.state.lock();
-        st.queue.push_back(Pending {
-            job,
-            slot: slot.clone(),
+        let slot = Arc::new(Slot {
+            turn: Mutex::new(Turn::Waiting),
+            wake: Condvar::new(),
         });
-        loop {
-            if let Some(r) = slot.lock().take() {
-                return r;
-            }
-            if st.leader {
-                self.wake.wait(&mut st);
-                continue;
-            }
-            st.leader = true;
-            // Lead while work keeps arriving (like a dedicated writer thread,
-            // without a hand-off for a lone writer), for a bounded number of
-            // batches so this caller's own latency stays bounded.
-            for turn in 0..MAX_TURNS {
-                if turn > 0 && st.queue.is_empty() {
-                    break;
-                }
-                if let Durability::Batched { max_delay } = self.durability {
-                    let deadline = Instant::now() + max_delay;
-                    while st.queue.len() < MAX_GROUP {
-                        if self.wake.wait_until(&mut st, deadline).timed_out() {
-                            break;
-                        }
-                    }
-                }
-                let n = st.queue.len().min(MAX_GROUP);
-                let batch: Vec<Pending> = st.queue.drain(..n).collect();
+        {
+            let mut st = self.state.lock();
+            st.queue.push_back(Pending {
+                job,
+                slot: slot.clone(),
+            });
+            if !st.leader {
+                st.leader = true;
                 drop(st);
-                let handover = Handover {
-                    writer: self,
-                    slots: batch.iter().map(|p| p.slot.clone()).collect(),
-                };
-                commit_group(db, batch);
-                drop(handover);
-                // Wake the waiters of this batch.
-                self.wake.notify_all();
-                st = self.state.lock();
+                self.lead(db);
             }
-            st.leader = false;
-            self.wake.notify_all();
+        }
+        loop {
+            let mut t = slot.turn.lock();
+            while matches!(*t, Turn::Waiting) {
+                slot.wake.wait(&mut t);
+            }
+            match std::mem::replace(&mut *t, Turn::Waiting) {
+                Turn::Done(r) => return r,
+                _ => {
+                    drop(t);
+                    self.lead(db);
+                }
+            }
+        }
+    }
+
+    /// Commits batches while work keeps arriving (like a dedicated writer
+    /// thread, without a hand-off for a lone writer), for a bounded number of
+    /// turns, then passes leadership to the oldest waiting statement.
+    fn lead(&self, db: &DbInner) {
+        for turn in 0..MAX_TURNS {
+            if let (0, Durability::Batched { max_delay }) = (turn, self.durability) {
+                // Let more statements join this commit.
+                std::thread::sleep(max_delay);
+            }
+            let batch: Vec<Pending> = {
+                let mut st = self.state.lock();
+                let n = st.queue.len().min(MAX_GROUP);
+                st.queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let handover = Handover {
+                writer: self,
+                slots: batch.iter().map(|p| p.slot.clone()).collect(),
+            };
+            commit_group(db, batch);
+            drop(handover);
+        }
+        self.release();
+    }
+
+    /// Gives leadership to the oldest queued statement, or ends it.
+    fn release(&self) {
+        let mut st = self.state.lock();
+        match st.queue.front() {
+            Some(next) => next.slot.set(Turn::Lead),
+            None => st.leader = false,
         }
     }
 }
 
-/// Most consecutive batches one leader commits before handing over.
-const MAX_TURNS: usize = 8;
-
-/// Ends a leader's turn, even if the batch panicked: every statement of the
-/// batch gets an outcome and the waiting threads are woken to pick a new leader.
+/// Makes sure every statement of a batch gets an outcome, even if the batch
+/// panicked, and that leadership passes on in that case.
 struct Handover<'w> {
     writer: &'w Writer,
-    slots: Vec<Slot>,
+    slots: Vec<Arc<Slot>>,
 }
 
 impl Drop for Handover<'_> {
     fn drop(&mut self) {
+        let panicking = std::thread::panicking();
         for slot in &self.slots {
-            let mut s = slot.lock();
-            if s.is_none() {
-                *s = Some(Err(Error::TransactionClosed(
+            let mut t = slot.turn.lock();
+            if !matches!(*t, Turn::Done(_)) {
+                *t = Turn::Done(Err(Error::TransactionClosed(
                     "the group commit running this statement panicked; nothing of it was committed"
                         .into(),
                 )));
+                slot.wake.notify_one();
             }
         }
-        if std::thread::panicking() {
-            self.writer.state.lock().leader = false;
-            self.writer.wake.notify_all();
+        if panicking {
+            self.writer.release();
         }
     }
 }
@@ -219,6 +254,6 @@ fn commit_group(inner: &DbInner, mut batch: Vec<Pending>) {
         }
     };
     for (p, r) in batch.into_iter().zip(results) {
-        *p.slot.lock() = Some(r);
+        p.slot.set(Turn::Done(r));
     }
 }
