@@ -1,6 +1,6 @@
 //! Index bounds: which byte ranges of an index can hold the documents that a
 //! predicate on one field matches. Bounds are always a superset of the matches
-//! (the full filter is re-checked on every fetched document); [`FieldBounds::exact`]
+//! (the full filter is re-checked on every fetched document); [`Derived::exact`]
 //! says when they are exactly the matches, which allows counting entries alone.
 
 use bson::Bson;
