@@ -8,7 +8,7 @@
 //! | `tests/multi_process.rs` | several processes on one directory: visibility, serialized writes, catalog changes seen without reopening | `mp_child` |
 //! | `tests/group_commit.rs` | in-process group commit: mixed good/failing statements, commits shared, acknowledged order, durability modes, map growth mid-batch, no deadlock with explicit transactions | `mp_child` (kill test) |
 //! | `tests/map_growth.rs` | a live iterator plus a map growth does not stall other readers | — |
-//! | `tests/known_issues.rs` | `#[ignore]`d reproductions of open engine problems (run with `--ignored`) | — |
+//! | `tests/map_growth_readers.rs` | map growth is not starved by a steady stream of short reads from other threads | — |
 //!
 //! Environment variables: `CS_CRASH_CYCLES` (kill cycles of the crash test, default 100),
 //! `CS_CRASH_SEED` (its random seed), `CS_CRASH_DIR` (database directory to use and keep).
