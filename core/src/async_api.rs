@@ -115,65 +115,49 @@ pub struct AsyncCollection {
     inner: Collection,
 }
 
-/// A find statement for async code; see [`crate::Find`].
+/// A find statement for async code: a [`crate::Find`] run on the blocking pool.
 #[derive(Clone, Debug)]
 pub struct AsyncFind {
-    coll: Collection,
-    filter: Value,
-    sort: Option<Value>,
-    skip: u64,
-    limit: u64,
-    projection: Option<Value>,
+    find: crate::Find,
 }
 
 impl AsyncFind {
     /// See [`crate::Find::sort`].
-    pub fn sort(mut self, spec: Value) -> Self {
-        self.sort = Some(spec);
-        self
+    pub fn sort(self, spec: Value) -> Self {
+        AsyncFind {
+            find: self.find.sort(spec),
+        }
     }
 
     /// See [`crate::Find::skip`].
-    pub fn skip(mut self, n: u64) -> Self {
-        self.skip = n;
-        self
+    pub fn skip(self, n: u64) -> Self {
+        AsyncFind {
+            find: self.find.skip(n),
+        }
     }
 
     /// See [`crate::Find::limit`].
-    pub fn limit(mut self, n: u64) -> Self {
-        self.limit = n;
-        self
+    pub fn limit(self, n: u64) -> Self {
+        AsyncFind {
+            find: self.find.limit(n),
+        }
     }
 
     /// See [`crate::Find::projection`].
-    pub fn projection(mut self, spec: Value) -> Self {
-        self.projection = Some(spec);
-        self
-    }
-
-    fn build(self) -> crate::Find {
-        let mut f = self
-            .coll
-            .find(self.filter)
-            .skip(self.skip)
-            .limit(self.limit);
-        if let Some(s) = self.sort {
-            f = f.sort(s);
+    pub fn projection(self, spec: Value) -> Self {
+        AsyncFind {
+            find: self.find.projection(spec),
         }
-        if let Some(p) = self.projection {
-            f = f.projection(p);
-        }
-        f
     }
 
     /// Runs the statement and collects the results.
     pub async fn to_vec(self) -> Result<Vec<Value>> {
-        blocking(move || self.build().to_vec()).await
+        blocking(move || self.find.to_vec()).await
     }
 
     /// Runs the statement and reports the plan.
     pub async fn explain(self) -> Result<Explain> {
-        blocking(move || self.build().explain()).await
+        blocking(move || self.find.explain()).await
     }
 }
 
@@ -204,12 +188,7 @@ impl AsyncCollection {
     /// Starts a find statement.
     pub fn find(&self, filter: Value) -> AsyncFind {
         AsyncFind {
-            coll: self.inner.clone(),
-            filter,
-            sort: None,
-            skip: 0,
-            limit: 0,
-            projection: None,
+            find: self.inner.find(filter),
         }
     }
 

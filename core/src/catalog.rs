@@ -96,6 +96,20 @@ fn validate_options(opts: &CollectionOptions) -> Result<()> {
     Ok(())
 }
 
+/// Fails when `opts` is given and differs from the stored options.
+pub fn check_options(meta: &CollectionMeta, opts: Option<&CollectionOptions>) -> Result<()> {
+    match opts {
+        Some(o) if *o != meta.options => Err(Error::CollectionOptionsMismatch {
+            name: meta.name.clone(),
+            message: format!(
+                "stored id_field '{}', requested '{}'",
+                meta.options.id_field, o.id_field
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a collection definition.
 pub fn load(store: &Store, txn: &RoTxn<'_>, name: &str) -> Result<Option<CollectionMeta>> {
     let Some(bytes) = store.table(Table::Catalog).get(txn, name.as_bytes())? else {
@@ -131,17 +145,7 @@ pub fn get_or_create(
 ) -> Result<CollectionMeta> {
     validate_name(name)?;
     if let Some(meta) = load(w.store(), w.ro(), name)? {
-        if let Some(o) = opts {
-            if *o != meta.options {
-                return Err(Error::CollectionOptionsMismatch {
-                    name: name.to_owned(),
-                    message: format!(
-                        "stored id_field '{}', requested '{}'",
-                        meta.options.id_field, o.id_field
-                    ),
-                });
-            }
-        }
+        check_options(&meta, opts)?;
         return Ok(meta);
     }
     let options = opts.cloned().unwrap_or_default();

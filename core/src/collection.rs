@@ -187,7 +187,9 @@ impl<X: ExecSource> CollectionHandle<X> {
         let name = spec.index_name();
         let ex = self.exec.executor();
         ex.write(|w| {
-            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?.meta;
+            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?
+                .target
+                .meta;
             build::create(w, &mut meta, spec.clone(), &mut progress)
         })?;
         Ok(name)
@@ -197,7 +199,9 @@ impl<X: ExecSource> CollectionHandle<X> {
     pub fn drop_index(&self, name: &str) -> Result<()> {
         let ex = self.exec.executor();
         ex.write(|w| {
-            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?.meta;
+            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?
+                .target
+                .meta;
             build::drop(w, &mut meta, name)
         })
     }
@@ -227,7 +231,7 @@ impl<X: ExecSource> CollectionHandle<X> {
     pub fn insert_one(&self, doc: Value) -> Result<Value> {
         let doc = document_from_json(&doc)?;
         self.write_statement(move |w, ctx| {
-            let (id, doc) = exec_write::with_id(&ctx.meta, doc.clone())?;
+            let (id, doc) = exec_write::with_id(&ctx.target.meta, doc.clone())?;
             exec_write::insert(w, ctx, &id, &doc)?;
             Ok(crate::doc::json::json_from_bson(&id))
         })
@@ -242,7 +246,7 @@ impl<X: ExecSource> CollectionHandle<X> {
         self.write_statement(move |w, ctx| {
             let mut ids = Vec::with_capacity(docs.len());
             for doc in &docs {
-                let (id, doc) = exec_write::with_id(&ctx.meta, doc.clone())?;
+                let (id, doc) = exec_write::with_id(&ctx.target.meta, doc.clone())?;
                 exec_write::insert(w, ctx, &id, &doc)?;
                 ids.push(crate::doc::json::json_from_bson(&id));
             }
@@ -320,7 +324,11 @@ impl<X: ExecSource> CollectionHandle<X> {
         self.exec
             .executor()
             .read(|store, txn| match self.target_in(store, txn)? {
-                Some(t) => Ok(exec_read::count(store, txn, &t, &filter, true)?.1),
+                Some(t) => Ok(exec_read::count(store, txn, &t, &filter, true)?
+                    .1
+                    .unwrap_or_else(|| {
+                        Explain::of(&crate::plan::Plan::collscan(false, true, 0), false)
+                    })),
                 None => Ok(Explain::of(
                     &crate::plan::Plan::collscan(false, true, 0),
                     false,

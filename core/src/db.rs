@@ -157,17 +157,7 @@ impl Database {
         let exec = self.clone();
         let meta = match self.read_meta(name)? {
             Some(meta) => {
-                if let Some(o) = &options {
-                    if *o != meta.options {
-                        return Err(Error::CollectionOptionsMismatch {
-                            name: name.to_owned(),
-                            message: format!(
-                                "stored id_field '{}', requested '{}'",
-                                meta.options.id_field, o.id_field
-                            ),
-                        });
-                    }
-                }
+                catalog::check_options(&meta, options.as_ref())?;
                 meta
             }
             None if self.inner.read_only => {

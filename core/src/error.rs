@@ -142,18 +142,3 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
-
-impl Error {
-    /// True when the error was caused by the caller's input (filter, update,
-    /// document, constraint) rather than by the storage layer.
-    pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            Error::Storage(_)
-                | Error::Io(_)
-                | Error::Corrupt { .. }
-                | Error::TransactionClosed(_)
-                | Error::WriteConflict
-        )
-    }
-}

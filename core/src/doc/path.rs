@@ -47,11 +47,6 @@ impl FieldPath {
         let n = self.parts.len().min(other.parts.len());
         self.parts[..n] == other.parts[..n]
     }
-
-    /// True when the first part is `field`.
-    pub fn starts_with_field(&self, field: &str) -> bool {
-        self.parts[0] == field
-    }
 }
 
 impl fmt::Display for FieldPath {

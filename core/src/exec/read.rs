@@ -18,6 +18,7 @@ use crate::doc::{compare, values_equal, DocRef, FieldPath, ValRef};
 use crate::error::Result;
 use crate::index::spec::CompiledIndex;
 use crate::keys::prefix_successor;
+use crate::plan::choose::count_in;
 use crate::plan::choose::Request;
 use crate::plan::{choose, Access, ExecStats, Explain, KeyRange, Plan};
 use crate::query::filter::Filter;
@@ -427,39 +428,38 @@ pub fn count(
     t: &Target,
     filter: &Filter,
     explain: bool,
-) -> Result<(u64, Explain)> {
+) -> Result<(u64, Option<Explain>)> {
     let none = SortSpec::default();
-    if matches!(filter, Filter::True) {
-        let n = catalog::count(store, txn, Counter::Docs(t.meta.id))?;
-        let mut e = Explain::of(&Plan::collscan(false, true, n), false);
-        e.covered = true;
-        e.stats.returned = n;
-        return Ok((n, e));
-    }
-    let plan = t.plan(store, txn, filter, &none, None, explain)?;
-    let mut explain = Explain::of(&plan, false);
     let mut stats = ExecStats::default();
-    let mut n = 0u64;
-    match &plan.access {
-        Access::IndexScan { ranges, .. } if plan.exact => {
-            let entries = store.table(Table::Indexes);
-            for r in ranges {
-                for item in entries.range(txn, &bounds(r))? {
-                    item?;
-                    n += 1;
-                }
+    let (plan, covered, n) = if matches!(filter, Filter::True) {
+        let n = catalog::count(store, txn, Counter::Docs(t.meta.id))?;
+        (Plan::collscan(false, true, n), true, n)
+    } else {
+        let plan = t.plan(store, txn, filter, &none, None, explain)?;
+        match &plan.access {
+            Access::IndexScan { ranges, .. } if plan.exact => {
+                let n = count_in(store, txn, Table::Indexes, ranges, u64::MAX)?;
+                stats.keys_examined = n;
+                (plan, true, n)
             }
-            stats.keys_examined = n;
-            explain.covered = true;
+            _ => {
+                let mut n = 0u64;
+                run(store, txn, t, &plan, filter, &mut stats, &mut |_, _| {
+                    n += 1;
+                    Ok(true)
+                })?;
+                (plan, false, n)
+            }
         }
-        _ => run(store, txn, t, &plan, filter, &mut stats, &mut |_, _| {
-            n += 1;
-            Ok(true)
-        })?,
-    }
+    };
     stats.returned = n;
-    explain.stats = stats;
-    Ok((n, explain))
+    let explained = explain.then(|| {
+        let mut e = Explain::of(&plan, false);
+        e.covered = covered;
+        e.stats = stats;
+        e
+    });
+    Ok((n, explained))
 }
 
 /// The distinct values of `path` among matching documents (array elements

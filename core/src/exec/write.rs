@@ -8,6 +8,7 @@ use bson::raw::RawDocument;
 use bson::{Bson, Document};
 use serde_json::Value;
 
+use super::read::Target;
 use super::{doc_key, raw_doc};
 use crate::catalog::{self, CollectionMeta, Counter};
 use crate::doc::json::{check_field_name, json_from_bson};
@@ -15,7 +16,6 @@ use crate::doc::DocRef;
 use crate::doc::{values_equal, ValRef};
 use crate::error::{Error, Result};
 use crate::index::maintain;
-use crate::index::spec::CompiledIndex;
 use crate::query::filter::Filter;
 use crate::query::update::{ApplyContext, Update};
 use crate::storage::{Table, Wtx};
@@ -104,10 +104,9 @@ pub fn with_id(meta: &CollectionMeta, mut doc: Document) -> Result<(Bson, Docume
 /// The state of one write statement on one collection: its definition, its
 /// compiled indexes, and statistics deltas written once when it finishes.
 pub struct WriteCtx {
-    /// The collection definition.
-    pub meta: CollectionMeta,
-    /// Its secondary indexes, compiled.
-    pub indexes: Vec<CompiledIndex>,
+    /// The collection definition and its compiled indexes (also used to plan
+    /// the statement's reads).
+    pub target: Target,
     counts: BTreeMap<Counter, i64>,
     catalog_dirty: bool,
 }
@@ -115,20 +114,17 @@ pub struct WriteCtx {
 impl WriteCtx {
     /// Prepares a statement on `meta`.
     pub fn new(meta: CollectionMeta) -> Result<WriteCtx> {
-        let indexes = CompiledIndex::compile_all(&meta)?;
         Ok(WriteCtx {
-            meta,
-            indexes,
+            target: Target::new(meta)?,
             counts: BTreeMap::new(),
             catalog_dirty: false,
         })
     }
 
     /// Prepares a statement from an already compiled definition.
-    pub fn from_target(t: &super::read::Target) -> WriteCtx {
+    pub fn from_target(t: &Target) -> WriteCtx {
         WriteCtx {
-            meta: t.meta.clone(),
-            indexes: t.indexes.clone(),
+            target: t.clone(),
             counts: BTreeMap::new(),
             catalog_dirty: false,
         }
@@ -145,21 +141,21 @@ impl WriteCtx {
             catalog::add_count(w, *c, *d)?;
         }
         if self.catalog_dirty {
-            catalog::save(w, &self.meta)?;
+            catalog::save(w, &self.target.meta)?;
         }
-        Ok(self.meta)
+        Ok(self.target.meta)
     }
 
     fn record(&mut self, delta: maintain::IndexDelta) {
         for (pos, d) in delta.entry_deltas.iter().enumerate() {
             if *d != 0 {
-                let id = self.indexes[pos].meta.id;
+                let id = self.target.indexes[pos].meta.id;
                 self.count(Counter::Entries(id), *d);
             }
         }
         for pos in delta.became_multikey {
-            self.indexes[pos].meta.multikey = true;
-            self.meta.indexes[pos].multikey = true;
+            self.target.indexes[pos].meta.multikey = true;
+            self.target.meta.indexes[pos].multikey = true;
             self.catalog_dirty = true;
         }
     }
@@ -173,14 +169,14 @@ pub fn put_document(
     old: Option<&[u8]>,
     new: &[u8],
 ) -> Result<()> {
-    if !ctx.indexes.is_empty() {
+    if !ctx.target.indexes.is_empty() {
         let pk = &key[4..];
-        let old_doc = old.map(|b| raw_doc(b, &ctx.meta)).transpose()?;
+        let old_doc = old.map(|b| raw_doc(b, &ctx.target.meta)).transpose()?;
         let new_doc = RawDocument::from_bytes(new)
             .map_err(|e| Error::InvalidDocument(format!("cannot encode document: {e}")))?;
         let delta = maintain::apply(
             w,
-            &ctx.indexes,
+            &ctx.target.indexes,
             pk,
             old_doc.map(DocRef::Raw),
             Some(DocRef::Raw(new_doc)),
@@ -188,7 +184,7 @@ pub fn put_document(
         ctx.record(delta);
     }
     if old.is_none() {
-        ctx.count(Counter::Docs(ctx.meta.id), 1);
+        ctx.count(Counter::Docs(ctx.target.meta.id), 1);
     }
     w.put(Table::Docs, key, new)
 }
@@ -200,12 +196,18 @@ pub fn delete_document(
     key: &[u8],
     old: &[u8],
 ) -> Result<()> {
-    if !ctx.indexes.is_empty() {
-        let old_doc = raw_doc(old, &ctx.meta)?;
-        let delta = maintain::apply(w, &ctx.indexes, &key[4..], Some(DocRef::Raw(old_doc)), None)?;
+    if !ctx.target.indexes.is_empty() {
+        let old_doc = raw_doc(old, &ctx.target.meta)?;
+        let delta = maintain::apply(
+            w,
+            &ctx.target.indexes,
+            &key[4..],
+            Some(DocRef::Raw(old_doc)),
+            None,
+        )?;
         ctx.record(delta);
     }
-    ctx.count(Counter::Docs(ctx.meta.id), -1);
+    ctx.count(Counter::Docs(ctx.target.meta.id), -1);
     w.delete(Table::Docs, key)?;
     Ok(())
 }
@@ -213,7 +215,7 @@ pub fn delete_document(
 /// Inserts a document that already carries its primary key first (see [`with_id`]).
 pub fn insert(w: &mut Wtx<'_, '_>, ctx: &mut WriteCtx, id: &Bson, doc: &Document) -> Result<()> {
     let bytes = encode(doc)?;
-    let meta = &ctx.meta;
+    let meta = &ctx.target.meta;
     let key = doc_key(meta, ValRef::from(id));
     if w.get(Table::Docs, &key)?.is_some() {
         return Err(Error::DuplicateKey {
@@ -227,12 +229,11 @@ pub fn insert(w: &mut Wtx<'_, '_>, ctx: &mut WriteCtx, id: &Bson, doc: &Document
 /// Collects the keys and bytes of matching documents (all, or the first one).
 fn matching(
     w: &Wtx<'_, '_>,
-    meta: &CollectionMeta,
+    t: &Target,
     filter: &Filter,
     multi: bool,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let target = super::read::Target::new(meta.clone())?;
-    super::read::matching_keys(w.store(), w.ro(), &target, filter, !multi)
+    super::read::matching_keys(w.store(), w.ro(), t, filter, !multi)
 }
 
 /// Runs an update statement.
@@ -244,17 +245,18 @@ pub fn update(
     multi: bool,
     upsert: bool,
 ) -> Result<UpdateResult> {
-    let field = ctx.meta.id_field().to_owned();
+    let field = ctx.target.meta.id_field().to_owned();
     let field = field.as_str();
     let now = bson::DateTime::now();
     let mut result = UpdateResult::default();
-    for (key, old_bytes) in matching(w, &ctx.meta, filter, multi)? {
+    for (key, old_bytes) in matching(w, &ctx.target, filter, multi)? {
         result.matched_count += 1;
-        let old =
-            Document::try_from(raw_doc(&old_bytes, &ctx.meta)?).map_err(|e| Error::Corrupt {
-                location: format!("collection '{}'", ctx.meta.name),
+        let old = Document::try_from(raw_doc(&old_bytes, &ctx.target.meta)?).map_err(|e| {
+            Error::Corrupt {
+                location: format!("collection '{}'", ctx.target.meta.name),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         let old_id = old.get(field).cloned().unwrap_or(Bson::Null);
         let new = match upd.replacement() {
             Some(rep) => {
@@ -303,8 +305,8 @@ pub fn update(
         }
     }
     if result.matched_count == 0 && upsert {
-        let doc = upsert_document(&ctx.meta, filter, upd, now)?;
-        let (id, doc) = with_id(&ctx.meta, doc)?;
+        let doc = upsert_document(&ctx.target.meta, filter, upd, now)?;
+        let (id, doc) = with_id(&ctx.target.meta, doc)?;
         insert(w, ctx, &id, &doc)?;
         result.upserted_id = Some(json_from_bson(&id));
     }
@@ -373,7 +375,7 @@ pub fn delete(
     filter: &Filter,
     multi: bool,
 ) -> Result<u64> {
-    let victims = matching(w, &ctx.meta, filter, multi)?;
+    let victims = matching(w, &ctx.target, filter, multi)?;
     for (key, old) in &victims {
         delete_document(w, ctx, key, old)?;
     }

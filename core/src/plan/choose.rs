@@ -134,7 +134,8 @@ fn collscan_order(req: &Request<'_>) -> Option<bool> {
     }
 }
 
-fn count_in(
+/// Counts entries of `table` inside `ranges`, stopping at `cap`.
+pub fn count_in(
     store: &Store,
     txn: &RoTxn<'_>,
     table: Table,

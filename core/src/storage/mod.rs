@@ -138,47 +138,47 @@ impl Store {
         // is not on a network filesystem as far as we can tell; LMDB's lock file
         // needs POSIX shared memory semantics, which local filesystems provide.
         let env = unsafe { builder.open(dir) }?;
-        let tables: [Db; 4] = if opts.read_only {
-            let rtxn = env.read_txn()?;
-            let name = dir.display().to_string();
-            let opened = env.open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_> {
-                let open = |t: Table| -> Result<heed::Database<'_, Bytes, Bytes>> {
-                    opener.open_database(rtxn, Some(t.name()))?.ok_or_else(|| Error::Corrupt {
-                        location: name.clone(),
-                        message: format!(
-                            "table '{}' is missing; the directory holds no collection-store database",
-                            t.name()
-                        ),
-                    })
-                };
-                Ok(CommitOrAbort::<_, ()>::Commit((
-                    open(Table::Meta)?,
-                    open(Table::Catalog)?,
-                    open(Table::Docs)?,
-                    open(Table::Indexes)?,
-                )))
-            })?;
-            match opened {
-                CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
-                CommitOrAbort::Abort(()) => unreachable_abort()?,
+        // Open the tables when they exist (a plain read: no commit, no sync on
+        // every open); create them only in a new database.
+        let rtxn = env.read_txn()?;
+        let opened = env.open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_> {
+            let open = |t: Table| opener.open_database::<Bytes, Bytes>(rtxn, Some(t.name()));
+            let (Some(a), Some(b), Some(c), Some(d)) = (
+                open(Table::Meta)?,
+                open(Table::Catalog)?,
+                open(Table::Docs)?,
+                open(Table::Indexes)?,
+            ) else {
+                return Ok(CommitOrAbort::Abort(()));
+            };
+            Ok(CommitOrAbort::Commit((a, b, c, d)))
+        })?;
+        let tables: [Db; 4] = match opened {
+            CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
+            CommitOrAbort::Abort(()) if opts.read_only => {
+                return Err(Error::Corrupt {
+                    location: dir.display().to_string(),
+                    message: "tables are missing; the directory holds no collection-store database"
+                        .into(),
+                })
             }
-        } else {
-            let wtxn = env.write_txn()?;
-            let created =
-                env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
-                    let mut create = |t: Table| -> heed::Result<heed::Database<'_, Bytes, Bytes>> {
-                        opener.create_database(wtxn, Some(t.name()))
-                    };
-                    Ok(CommitOrAbort::<_, ()>::Commit((
-                        create(Table::Meta)?,
-                        create(Table::Catalog)?,
-                        create(Table::Docs)?,
-                        create(Table::Indexes)?,
-                    )))
-                })?;
-            match created {
-                CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
-                CommitOrAbort::Abort(()) => unreachable_abort()?,
+            CommitOrAbort::Abort(()) => {
+                let wtxn = env.write_txn()?;
+                let created =
+                    env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+                        let mut create =
+                            |t: Table| opener.create_database::<Bytes, Bytes>(wtxn, Some(t.name()));
+                        Ok(CommitOrAbort::<_, ()>::Commit((
+                            create(Table::Meta)?,
+                            create(Table::Catalog)?,
+                            create(Table::Docs)?,
+                            create(Table::Indexes)?,
+                        )))
+                    })?;
+                match created {
+                    CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
+                    CommitOrAbort::Abort(()) => unreachable_abort()?,
+                }
             }
         };
         Ok(Store {
@@ -253,17 +253,6 @@ impl Store {
     /// The id of the last committed LMDB transaction (for detecting foreign commits).
     pub fn last_txn_id(&self) -> usize {
         self.env.info().last_txn_id
-    }
-
-    /// The current map size in bytes.
-    pub fn map_size(&self) -> usize {
-        self.env.info().map_size
-    }
-
-    /// Bytes of the data file in use.
-    pub fn used_bytes(&self) -> u64 {
-        let info = self.env.info();
-        (info.last_page_number as u64 + 1) * page_size() as u64
     }
 
     /// Takes the resize gate exclusively. Waits in short slices: while a slice
@@ -361,11 +350,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Flushes the environment to disk.
-    pub fn sync(&self) -> Result<()> {
-        Ok(self.env.force_sync()?)
     }
 }
 

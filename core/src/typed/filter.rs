@@ -172,8 +172,10 @@ impl<R> Filter<R> {
 }
 
 fn and_json(a: Value, b: Value) -> Value {
-    let (Value::Object(mut am), Value::Object(bm)) = (a, b) else {
-        unreachable!("filters are always documents")
+    let (mut am, bm) = match (a, b) {
+        (Value::Object(am), Value::Object(bm)) => (am, bm),
+        // Filters are always documents; should that ever change, `$and` still holds.
+        (a, b) => return serde_json::json!({ "$and": [a, b] }),
     };
     if am.is_empty() {
         return Value::Object(bm);
