@@ -120,6 +120,7 @@ pub fn load(store: &Store, txn: &RoTxn<'_>, name: &str) -> Result<Option<Collect
         .map_err(|e| Error::Corrupt {
             location: format!("catalog entry '{name}'"),
             message: e.to_string(),
+            lsn: None,
         })
 }
 
@@ -131,6 +132,7 @@ pub fn list(store: &Store, txn: &RoTxn<'_>) -> Result<Vec<CollectionMeta>> {
         out.push(serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
             location: format!("catalog entry '{}'", String::from_utf8_lossy(key)),
             message: e.to_string(),
+            lsn: None,
         })?);
     }
     Ok(out)
@@ -156,6 +158,7 @@ pub fn get_or_create(
             return Err(Error::Corrupt {
                 location: "meta/next_collection_id".into(),
                 message: "expected 4 bytes".into(),
+                lsn: None,
             })
         }
         None => 1,
@@ -179,6 +182,10 @@ pub fn get_or_create(
         schema_version: None,
     };
     save(w, &meta)?;
+    w.log(crate::log::LogOp::CreateCollection {
+        collection: meta.name.clone(),
+        options: meta.options.clone(),
+    });
     Ok(meta)
 }
 
@@ -213,6 +220,7 @@ pub fn next_index_id(w: &mut Wtx<'_, '_>) -> Result<u32> {
             return Err(Error::Corrupt {
                 location: "meta/next_index_id".into(),
                 message: "expected 4 bytes".into(),
+                lsn: None,
             })
         }
         None => 1,

@@ -9,10 +9,14 @@ use crate::catalog::{self, CollectionOptions};
 use crate::collection::{Collection, CollectionHandle};
 use crate::error::{Error, Result};
 use crate::exec::{write as exec_write, Executor, TargetCache};
+use crate::log::signal::CommitSignal;
+use crate::log::table as log_table;
+use crate::log::{CommitWaiter, LogOp, LogRetention, Lsn};
 use crate::storage::{Store, StoreOptions, Wtx};
 use crate::txn::{Transaction, WriterMark};
 use crate::write::group::{Job, Writer};
 use crate::write::Durability;
+use heed::RwTxn;
 
 /// Options for [`Database::open_with`].
 #[derive(Debug, Clone)]
@@ -28,6 +32,11 @@ pub struct DatabaseOptions {
     pub read_only: bool,
     /// When writes are acknowledged; see [`Durability`].
     pub durability: Durability,
+    /// Open as a replica: every write except applying a primary's log
+    /// ([`Database::apply_log_frames`]) fails with [`Error::ReadOnly`].
+    pub replica: bool,
+    /// How much of the change log to keep; see [`LogRetention`].
+    pub log_retention: LogRetention,
 }
 
 impl Default for DatabaseOptions {
@@ -38,6 +47,8 @@ impl Default for DatabaseOptions {
             max_readers: s.max_readers,
             read_only: false,
             durability: Durability::Immediate,
+            replica: false,
+            log_retention: LogRetention::default(),
         }
     }
 }
@@ -60,13 +71,54 @@ impl DatabaseOptions {
         self.read_only = read_only;
         self
     }
+
+    /// Opens as a replica (writes only through [`Database::apply_log_frames`]).
+    pub fn replica(mut self, replica: bool) -> Self {
+        self.replica = replica;
+        self
+    }
+
+    /// Sets the change-log retention.
+    pub fn log_retention(mut self, retention: LogRetention) -> Self {
+        self.log_retention = retention;
+        self
+    }
+}
+
+/// The change-log state of an open database.
+pub(crate) struct LogState {
+    pub(crate) signal: CommitSignal,
+    pub(crate) retention: LogRetention,
+    pub(crate) waiter: parking_lot::RwLock<Option<CommitWaiter>>,
 }
 
 pub(crate) struct DbInner {
     pub(crate) store: Store,
     pub(crate) read_only: bool,
+    /// Statements, transactions and DDL are refused (a replica).
+    pub(crate) replica: bool,
     pub(crate) targets: Arc<TargetCache>,
+    pub(crate) log: LogState,
     writer: Writer,
+}
+
+impl DbInner {
+    /// Appends the change-log entry of one logical transaction (nothing for
+    /// no operations); returns its LSN, or 0.
+    pub(crate) fn append_log(&self, txn: &mut RwTxn<'_>, ops: &[LogOp]) -> Result<Lsn> {
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        log_table::append(&self.store, txn, ops, &self.log.retention)
+    }
+
+    /// Fails unless statements may write.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only || self.replica {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
 }
 
 /// An open database: one directory holding one LMDB environment.
@@ -119,12 +171,19 @@ impl Database {
                 max_readers: options.max_readers,
                 read_only: options.read_only,
                 meta_sync: options.durability != Durability::None,
+                single_file: false,
             },
         )?;
         let inner = Arc::new(DbInner {
             store,
             read_only: options.read_only,
+            replica: options.replica,
             targets: Arc::new(TargetCache::default()),
+            log: LogState {
+                signal: CommitSignal::default(),
+                retention: options.log_retention.clone(),
+                waiter: parking_lot::RwLock::new(None),
+            },
             writer: Writer::new(options.durability),
         });
         reg.insert(canonical, Arc::downgrade(&inner));
@@ -160,9 +219,14 @@ impl Database {
                 catalog::check_options(&meta, options.as_ref())?;
                 meta
             }
-            None if self.inner.read_only => {
+            None if self.inner.read_only || self.inner.replica => {
                 return Err(Error::InvalidCollection(format!(
-                    "collection '{name}' does not exist and the database is read-only"
+                    "collection '{name}' does not exist and the database is read-only{}",
+                    if self.inner.replica {
+                        " (a replica)"
+                    } else {
+                        ""
+                    }
                 )))
             }
             None => self.write(|w| catalog::get_or_create(w, name, options.as_ref()))?,
@@ -200,7 +264,11 @@ impl Database {
                 return Ok(false);
             };
             exec_write::drop_all(w, &meta)?;
-            catalog::remove(w, name)
+            let existed = catalog::remove(w, name)?;
+            w.log(crate::log::LogOp::DropCollection {
+                collection: name.to_owned(),
+            });
+            Ok(existed)
         })
     }
 
@@ -212,9 +280,7 @@ impl Database {
     /// process has a write transaction open, and fails with
     /// [`Error::TransactionInProgress`] if this thread already has one.
     pub fn begin(&self) -> Result<Transaction<'_>> {
-        if self.inner.read_only {
-            return Err(Error::ReadOnly);
-        }
+        self.inner.check_writable()?;
         Transaction::begin(self)
     }
 
@@ -230,21 +296,26 @@ impl Database {
     /// Runs one statement in its own write transaction, growing the map and
     /// retrying when it fills up.
     pub(crate) fn write<T>(&self, mut f: impl FnMut(&mut Wtx<'_, '_>) -> Result<T>) -> Result<T> {
-        if self.inner.read_only {
-            return Err(Error::ReadOnly);
-        }
+        self.inner.check_writable()?;
         let store = &self.inner.store;
-        let _mark = WriterMark::acquire(self)?;
+        let mark = WriterMark::acquire(self)?;
         store.grow_if_nearly_full();
         loop {
             let (gate, mut txn) = store.write()?;
             let res = {
                 let mut w = Wtx::new(store, &mut txn, None);
-                f(&mut w)
+                f(&mut w).map(|v| (v, w.take_ops()))
             };
+            let res = res.and_then(|(v, ops)| Ok((v, self.inner.append_log(&mut txn, &ops)?)));
             let err = match res {
-                Ok(v) => match txn.commit() {
-                    Ok(()) => return Ok(v),
+                Ok((v, lsn)) => match txn.commit() {
+                    Ok(()) => {
+                        drop(gate);
+                        drop(mark);
+                        self.inner.log.signal.publish(lsn);
+                        self.acknowledged(lsn)?;
+                        return Ok(v);
+                    }
                     Err(e) => Error::from(e),
                 },
                 Err(e) => {
@@ -269,13 +340,12 @@ impl Executor for Database {
     }
 
     fn write_job(&self, job: Job) -> Result<()> {
-        if self.inner.read_only {
-            return Err(Error::ReadOnly);
-        }
+        self.inner.check_writable()?;
         // This thread must not hold a write transaction: the writer would wait
         // for it while it waits for the writer.
         drop(WriterMark::acquire(self)?);
-        self.inner.writer.run_blocking(&self.inner, job)
+        let lsn = self.inner.writer.run_blocking(&self.inner, job)?;
+        self.acknowledged(lsn)
     }
 
     fn reads_committed(&self) -> bool {

@@ -84,6 +84,10 @@ pub enum Error {
     /// An index specification is malformed or conflicts with an existing index.
     #[error("invalid index: {0}")]
     InvalidIndex(String),
+    /// A durable consumer name or acknowledgement is not acceptable, or the
+    /// consumer was dropped.
+    #[error("invalid consumer: {0}")]
+    InvalidConsumer(String),
     /// The named index does not exist.
     #[error("index '{0}' not found")]
     IndexNotFound(String),
@@ -102,6 +106,26 @@ pub enum Error {
         location: String,
         /// What is wrong.
         message: String,
+        /// The log entry concerned, when the damage is in the change log.
+        lsn: Option<u64>,
+    },
+    /// The change log no longer holds the entries asked for: retention removed
+    /// them. A change stream must restart from a newer position; a replica or
+    /// consumer must resynchronise from a snapshot.
+    #[error("the change log no longer holds entry {requested}; the oldest retained entry is {first_available} (resume from a newer position or resynchronise from a snapshot)")]
+    LogTruncated {
+        /// The first LSN that was asked for.
+        requested: u64,
+        /// The oldest LSN still retained.
+        first_available: u64,
+    },
+    /// Log entries were offered out of order: the next expected LSN is `expected`.
+    #[error("log entries out of order: expected entry {expected}, got {found}")]
+    LogGap {
+        /// The LSN that must come next.
+        expected: u64,
+        /// The LSN that came.
+        found: u64,
     },
     /// The transaction was already committed or rolled back, or a previous
     /// statement in it failed in a way that requires a rollback.

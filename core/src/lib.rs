@@ -39,6 +39,7 @@ pub(crate) mod exec;
 pub mod find;
 pub mod index;
 pub mod keys;
+pub mod log;
 pub mod plan;
 pub mod query;
 pub mod storage;
@@ -59,6 +60,9 @@ pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use find::{Find, FindIter};
 pub use index::IndexSpec;
+#[cfg(feature = "async")]
+pub use log::AsyncChangeStream;
+pub use log::{ChangeEvent, ChangeStream, Consumer, LogRetention, Lsn, OpKind};
 pub use plan::{ExecStats, Explain};
 pub use txn::Transaction;
 pub use typed::{Document, Embedded, SchemaSync, TypedCollection, TypedOptions};

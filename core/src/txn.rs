@@ -14,6 +14,7 @@ use crate::collection::{CollectionHandle, TxCollection, TxExec};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::exec::{Executor, TargetCache};
+use crate::log::LogOp;
 use crate::storage::{is_map_full, replay, GateGuard, Store, WriteRecord, Wtx};
 
 thread_local! {
@@ -50,6 +51,8 @@ struct State<'db> {
     txn: Option<RwTxn<'db>>,
     gate: Option<GateGuard>,
     records: Vec<WriteRecord>,
+    /// The logical operations of the statements that succeeded, for the log entry.
+    ops: Vec<LogOp>,
     start_txn_id: usize,
 }
 
@@ -79,6 +82,7 @@ impl<'db> Transaction<'db> {
                 txn: Some(txn),
                 gate: Some(gate),
                 records: Vec::new(),
+                ops: Vec::new(),
                 start_txn_id,
             }),
             _mark: mark,
@@ -114,26 +118,34 @@ impl<'db> Transaction<'db> {
         Ok(CollectionHandle::new(TxExec(self), meta.name, meta.options))
     }
 
-    /// Commits: every statement that succeeded becomes visible and durable at once.
+    /// Commits: every statement that succeeded becomes visible and durable at
+    /// once, with one change-log entry holding all their operations.
     pub fn commit(self) -> Result<()> {
+        let db = self.db;
         let store = self.store();
         let mut st = self.state.into_inner();
-        loop {
-            let txn = st
+        let lsn = loop {
+            let mut txn = st
                 .txn
                 .take()
                 .ok_or_else(|| Error::TransactionClosed("already finished".into()))?;
-            match txn.commit() {
-                Ok(()) => return Ok(()),
+            let res = match db.inner.append_log(&mut txn, &st.ops) {
+                Ok(lsn) => txn.commit().map(|()| lsn).map_err(Error::from),
                 Err(e) => {
-                    let e = Error::from(e);
-                    if !is_map_full(&e) {
-                        return Err(e);
-                    }
-                    grow_and_replay(store, &mut st)?;
+                    txn.abort();
+                    Err(e)
                 }
+            };
+            match res {
+                Ok(lsn) => break lsn,
+                Err(e) if is_map_full(&e) => grow_and_replay(store, &mut st)?,
+                Err(e) => return Err(e),
             }
-        }
+        };
+        drop(st);
+        drop(self._mark);
+        db.inner.log.signal.publish(lsn);
+        db.acknowledged(lsn)
     }
 
     /// Rolls back every statement of the transaction (dropping it does the same).
@@ -214,12 +226,13 @@ impl Executor for Transaction<'_> {
             let mut recs = Vec::new();
             let res = {
                 let mut w = Wtx::new(store, &mut child, Some(&mut recs));
-                f(&mut w)
+                f(&mut w).map(|()| w.take_ops())
             };
             let err = match res {
-                Ok(()) => match child.commit() {
+                Ok(ops) => match child.commit() {
                     Ok(()) => {
                         st.records.extend(recs);
+                        st.ops.extend(ops);
                         return Ok(());
                     }
                     Err(e) => Error::from(e),

@@ -23,6 +23,8 @@ pub struct VerifyReport {
     pub documents: u64,
     /// Index entries checked.
     pub index_entries: u64,
+    /// Change-log entries checked.
+    pub log_entries: u64,
     /// Every inconsistency found, described for a person; empty when healthy.
     pub problems: Vec<String>,
 }
@@ -205,5 +207,29 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
             }
         }
     }
+    verify_log(store, &txn, &mut r)?;
     Ok(r)
+}
+
+/// Every retained log entry decodes (checksum, format) and LSNs are consecutive.
+fn verify_log(store: &Store, txn: &heed::RoTxn<'_>, r: &mut VerifyReport) -> Result<()> {
+    let mut expect: Option<u64> = None;
+    for item in store.table(Table::Log).iter(txn)? {
+        let (key, frame) = item?;
+        let Ok(lsn) = <[u8; 8]>::try_from(key).map(u64::from_be_bytes) else {
+            note(r, format!("log: key of {} bytes", key.len()));
+            continue;
+        };
+        if let Some(e) = expect {
+            if lsn != e {
+                note(r, format!("log: entries {e}..{} are missing", lsn - 1));
+            }
+        }
+        expect = Some(lsn + 1);
+        if let Err(e) = crate::log::LogEntry::decode(lsn, frame) {
+            note(r, format!("log: {e}"));
+        }
+        r.log_entries += 1;
+    }
+    Ok(())
 }

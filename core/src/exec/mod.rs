@@ -132,5 +132,6 @@ pub fn raw_doc<'a>(bytes: &'a [u8], meta: &CollectionMeta) -> Result<&'a RawDocu
     RawDocument::from_bytes(bytes).map_err(|e| Error::Corrupt {
         location: format!("collection '{}'", meta.name),
         message: format!("undecodable document: {e}"),
+        lsn: None,
     })
 }

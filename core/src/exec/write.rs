@@ -16,6 +16,7 @@ use crate::doc::DocRef;
 use crate::doc::{values_equal, ValRef};
 use crate::error::{Error, Result};
 use crate::index::maintain;
+use crate::log::{LogOp, OpKind};
 use crate::query::filter::Filter;
 use crate::query::update::{ApplyContext, Update};
 use crate::storage::{Table, Wtx};
@@ -161,13 +162,15 @@ impl WriteCtx {
     }
 }
 
-/// Stores a document under `key`, replacing `old` when given, and updates the indexes.
+/// Stores a document under `key`, replacing `old` when given, updates the
+/// indexes, and records the change (`kind`) for the change log.
 pub fn put_document(
     w: &mut Wtx<'_, '_>,
     ctx: &mut WriteCtx,
     key: &[u8],
     old: Option<&[u8]>,
     new: &[u8],
+    kind: OpKind,
 ) -> Result<()> {
     if !ctx.target.indexes.is_empty() {
         let pk = &key[4..];
@@ -186,7 +189,35 @@ pub fn put_document(
     if old.is_none() {
         ctx.count(Counter::Docs(ctx.target.meta.id), 1);
     }
-    w.put(Table::Docs, key, new)
+    w.put(Table::Docs, key, new)?;
+    w.log(LogOp::Put {
+        kind,
+        collection: ctx.target.meta.name.clone(),
+        document: new.to_vec(),
+    });
+    Ok(())
+}
+
+/// `{<id field>: <id>}` of a stored document, BSON-encoded (a deletion's log record).
+fn key_document(meta: &CollectionMeta, doc: &RawDocument) -> Result<Vec<u8>> {
+    let field = meta.id_field();
+    let id = doc
+        .get(field)
+        .map_err(|e| Error::Corrupt {
+            location: format!("collection '{}'", meta.name),
+            message: format!("undecodable document: {e}"),
+            lsn: None,
+        })?
+        .ok_or_else(|| Error::Corrupt {
+            location: format!("collection '{}'", meta.name),
+            message: format!("stored document without '{field}'"),
+            lsn: None,
+        })?;
+    let name = <&bson::raw::CStr>::try_from(field)
+        .map_err(|e| Error::InvalidDocument(format!("primary key field name '{field}': {e}")))?;
+    let mut out = bson::RawDocumentBuf::new();
+    out.append(name, id);
+    Ok(out.into_bytes())
 }
 
 /// Removes the document stored under `key` and its index entries.
@@ -209,6 +240,11 @@ pub fn delete_document(
     }
     ctx.count(Counter::Docs(ctx.target.meta.id), -1);
     w.delete(Table::Docs, key)?;
+    let key_doc = key_document(&ctx.target.meta, raw_doc(old, &ctx.target.meta)?)?;
+    w.log(LogOp::Delete {
+        collection: ctx.target.meta.name.clone(),
+        key: key_doc,
+    });
     Ok(())
 }
 
@@ -223,7 +259,7 @@ pub fn insert(w: &mut Wtx<'_, '_>, ctx: &mut WriteCtx, id: &Bson, doc: &Document
             key: format!("{{\"{}\": {}}}", meta.id_field(), json_from_bson(id)),
         });
     }
-    put_document(w, ctx, &key, None, &bytes)
+    put_document(w, ctx, &key, None, &bytes, OpKind::Insert)
 }
 
 /// Collects the keys and bytes of matching documents (all, or the first one).
@@ -255,6 +291,7 @@ pub fn update(
             Error::Corrupt {
                 location: format!("collection '{}'", ctx.target.meta.name),
                 message: e.to_string(),
+                lsn: None,
             }
         })?;
         let old_id = old.get(field).cloned().unwrap_or(Bson::Null);
@@ -300,7 +337,12 @@ pub fn update(
         };
         let bytes = encode(&new)?;
         if bytes != old_bytes {
-            put_document(w, ctx, &key, Some(&old_bytes), &bytes)?;
+            let kind = if upd.replacement().is_some() {
+                OpKind::Replace
+            } else {
+                OpKind::Update
+            };
+            put_document(w, ctx, &key, Some(&old_bytes), &bytes, kind)?;
             result.modified_count += 1;
         }
     }

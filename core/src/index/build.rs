@@ -84,9 +84,15 @@ pub fn create(
         done += batch.len() as u64;
         progress(done, total.max(done));
     }
+    let mut logged = ix_meta.spec.clone();
+    logged.name = Some(ix_meta.name());
     meta.indexes.push(ix_meta);
     catalog::save(w, meta)?;
     catalog::add_count(w, Counter::Entries(id), entries as i64)?;
+    w.log(crate::log::LogOp::CreateIndex {
+        collection: meta.name.clone(),
+        spec: logged,
+    });
     Ok(true)
 }
 
@@ -117,5 +123,10 @@ pub fn drop(w: &mut Wtx<'_, '_>, meta: &mut CollectionMeta, name: &str) -> Resul
     let ix = meta.indexes.remove(pos);
     crate::exec::write::delete_prefix(w, Table::Indexes, &ix.prefix())?;
     catalog::clear_count(w, Counter::Entries(ix.id))?;
-    catalog::save(w, meta)
+    catalog::save(w, meta)?;
+    w.log(crate::log::LogOp::DropIndex {
+        collection: meta.name.clone(),
+        name: name.to_owned(),
+    });
+    Ok(())
 }

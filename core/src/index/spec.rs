@@ -183,6 +183,7 @@ impl CompiledIndex {
                     .map_err(|m| Error::Corrupt {
                         location: format!("index '{}'", meta.name()),
                         message: m,
+                        lsn: None,
                     })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -29,11 +29,19 @@ pub enum Table {
     Docs,
     /// Secondary index entries: index id (u32 BE) + encoded key [+ encoded primary key].
     Indexes,
+    /// The change log: LSN (u64 BE) -> framed entry.
+    Log,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 4] = [Table::Meta, Table::Catalog, Table::Docs, Table::Indexes];
+    pub const ALL: [Table; 5] = [
+        Table::Meta,
+        Table::Catalog,
+        Table::Docs,
+        Table::Indexes,
+        Table::Log,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -41,6 +49,7 @@ impl Table {
             Table::Catalog => "catalog",
             Table::Docs => "docs",
             Table::Indexes => "indexes",
+            Table::Log => "log",
         }
     }
 }
@@ -65,6 +74,9 @@ pub struct StoreOptions {
     /// `MDB_NOMETASYNC`: integrity is kept, the last commits may be undone by an
     /// OS crash.
     pub meta_sync: bool,
+    /// Open one private, read-only file (a snapshot) instead of a directory:
+    /// no lock file, and nobody else may write it.
+    pub single_file: bool,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +87,7 @@ impl Default for StoreOptions {
             max_readers: 1022,
             read_only: false,
             meta_sync: true,
+            single_file: false,
         }
     }
 }
@@ -82,7 +95,7 @@ impl Default for StoreOptions {
 /// The open environment with its tables.
 pub struct Store {
     env: heed::Env<WithoutTls>,
-    tables: [Db; 4],
+    tables: [Db; 5],
     /// Held shared by every open transaction of this process, exclusively while
     /// the map is resized (LMDB forbids resizing with open transactions).
     gate: Arc<RwLock<()>>,
@@ -107,8 +120,13 @@ const GROW_WAIT: Duration = Duration::from_secs(10);
 impl Store {
     /// Opens (creating if needed) the environment at `dir`.
     pub fn open(dir: &Path, opts: &StoreOptions) -> Result<Store> {
-        std::fs::create_dir_all(dir)?;
-        let file_len = std::fs::metadata(dir.join("data.mdb"))
+        let data_file = if opts.single_file {
+            dir.to_path_buf()
+        } else {
+            std::fs::create_dir_all(dir)?;
+            dir.join("data.mdb")
+        };
+        let file_len = std::fs::metadata(data_file)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
         let map_size = round_up(
@@ -127,10 +145,14 @@ impl Store {
         if !opts.meta_sync {
             flags |= EnvFlags::NO_META_SYNC;
         }
+        if opts.single_file {
+            flags |= EnvFlags::READ_ONLY | EnvFlags::NO_SUB_DIR | EnvFlags::NO_LOCK;
+        }
         // SAFETY: READ_ONLY only restricts what this handle may do, and
         // NO_META_SYNC keeps LMDB's integrity guarantee (only durability of the
         // last commits is deferred); neither NO_SYNC nor MAP_ASYNC, which can
-        // corrupt the file on power loss, is ever set.
+        // corrupt the file on power loss, is ever set. NO_LOCK is set only
+        // with READ_ONLY on a private snapshot file that nothing writes.
         unsafe { builder.flags(flags) };
         // SAFETY: LMDB requires that the same environment is not opened twice in
         // one process; `Database::open` keeps a process-wide registry of open
@@ -143,23 +165,25 @@ impl Store {
         let rtxn = env.read_txn()?;
         let opened = env.open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_> {
             let open = |t: Table| opener.open_database::<Bytes, Bytes>(rtxn, Some(t.name()));
-            let (Some(a), Some(b), Some(c), Some(d)) = (
+            let (Some(a), Some(b), Some(c), Some(d), Some(e)) = (
                 open(Table::Meta)?,
                 open(Table::Catalog)?,
                 open(Table::Docs)?,
                 open(Table::Indexes)?,
+                open(Table::Log)?,
             ) else {
                 return Ok(CommitOrAbort::Abort(()));
             };
-            Ok(CommitOrAbort::Commit((a, b, c, d)))
+            Ok(CommitOrAbort::Commit([a, b, c, d, e]))
         })?;
-        let tables: [Db; 4] = match opened {
-            CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
+        let tables: [Db; 5] = match opened {
+            CommitOrAbort::Commit(tables) => tables,
             CommitOrAbort::Abort(()) if opts.read_only => {
                 return Err(Error::Corrupt {
                     location: dir.display().to_string(),
                     message: "tables are missing; the directory holds no collection-store database"
                         .into(),
+                    lsn: None,
                 })
             }
             CommitOrAbort::Abort(()) => {
@@ -168,15 +192,16 @@ impl Store {
                     env.create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
                         let mut create =
                             |t: Table| opener.create_database::<Bytes, Bytes>(wtxn, Some(t.name()));
-                        Ok(CommitOrAbort::<_, ()>::Commit((
+                        Ok(CommitOrAbort::<_, ()>::Commit([
                             create(Table::Meta)?,
                             create(Table::Catalog)?,
                             create(Table::Docs)?,
                             create(Table::Indexes)?,
-                        )))
+                            create(Table::Log)?,
+                        ]))
                     })?;
                 match created {
-                    CommitOrAbort::Commit((a, b, c, d)) => [a, b, c, d],
+                    CommitOrAbort::Commit(tables) => tables,
                     CommitOrAbort::Abort(()) => unreachable_abort()?,
                 }
             }
@@ -187,6 +212,31 @@ impl Store {
             gate: Arc::new(RwLock::new(())),
             path: dir.to_path_buf(),
         })
+    }
+
+    /// Opens a snapshot file written by [`Store::copy_compacted`], read-only.
+    pub fn open_copy(file: &Path) -> Result<Store> {
+        Store::open(
+            file,
+            &StoreOptions {
+                initial_map_size: 1 << 20,
+                max_readers: 16,
+                read_only: true,
+                meta_sync: true,
+                single_file: true,
+            },
+        )
+    }
+
+    /// Writes a consistent, compacted copy of the environment to `file`
+    /// (LMDB copies under its own read transaction; writers go on).
+    pub fn copy_compacted(&self, file: &Path) -> Result<()> {
+        let _gate = self.gate.read_arc();
+        let mut out = std::fs::File::create(file)?;
+        self.env
+            .copy_to_file(&mut out, heed::CompactionOption::Enabled)?;
+        out.sync_all()?;
+        Ok(())
     }
 
     /// The directory of the environment.

@@ -1,11 +1,13 @@
 //! [`Wtx`]: the handle through which every statement writes. It wraps the LMDB
 //! write transaction and, inside multi-statement transactions, records each
 //! write so that the transaction can be re-applied after the map was grown.
+//! It also collects the statement's logical operations for the change log.
 
 use heed::{RoTxn, RwTxn};
 
 use super::{Store, Table};
 use crate::error::Result;
+use crate::log::LogOp;
 
 /// One recorded write: a put (`Some`) or a delete (`None`).
 #[derive(Debug, Clone)]
@@ -23,6 +25,7 @@ pub struct Wtx<'a, 'e> {
     txn: &'a mut RwTxn<'e>,
     store: &'a Store,
     record: Option<&'a mut Vec<WriteRecord>>,
+    ops: Vec<LogOp>,
 }
 
 impl<'a, 'e> Wtx<'a, 'e> {
@@ -32,7 +35,22 @@ impl<'a, 'e> Wtx<'a, 'e> {
         txn: &'a mut RwTxn<'e>,
         record: Option<&'a mut Vec<WriteRecord>>,
     ) -> Self {
-        Wtx { txn, store, record }
+        Wtx {
+            txn,
+            store,
+            record,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Records a logical operation for the change log entry of this statement.
+    pub fn log(&mut self, op: LogOp) {
+        self.ops.push(op);
+    }
+
+    /// Takes the logical operations recorded so far.
+    pub fn take_ops(&mut self) -> Vec<LogOp> {
+        std::mem::take(&mut self.ops)
     }
 
     /// The store.

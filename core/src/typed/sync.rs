@@ -207,6 +207,10 @@ fn record_version(coll: &CollectionHandle<impl ExecSource>, version: u32) -> Res
         if meta.schema_version != Some(version) {
             meta.schema_version = Some(version);
             catalog::save(w, &meta)?;
+            w.log(crate::log::LogOp::SchemaVersion {
+                collection: meta.name.clone(),
+                version,
+            });
         }
         Ok(())
     })

@@ -16,6 +16,7 @@ use parking_lot::{Condvar, Mutex};
 use super::Durability;
 use crate::db::DbInner;
 use crate::error::{Error, Result};
+use crate::log::Lsn;
 use crate::storage::{is_map_full, Wtx};
 
 /// A statement to run in the leader's transaction. It may run more than once
@@ -34,7 +35,7 @@ const MAX_TURNS: usize = 8;
 enum Turn {
     Waiting,
     Lead,
-    Done(Result<()>),
+    Done(Result<Lsn>),
 }
 
 struct Slot {
@@ -76,8 +77,9 @@ impl Writer {
     }
 
     /// Runs a statement in the next group commit of `db` and waits until that
-    /// commit is durable (or failed).
-    pub(crate) fn run_blocking(&self, db: &DbInner, job: Job) -> Result<()> {
+    /// commit is durable (or failed). Returns the LSN of the statement's log
+    /// entry (0 when it changed nothing).
+    pub(crate) fn run_blocking(&self, db: &DbInner, job: Job) -> Result<Lsn> {
         let slot = Arc::new(Slot {
             turn: Mutex::new(Turn::Waiting),
             wake: Condvar::new(),
@@ -180,26 +182,26 @@ fn copy_error(e: &Error) -> Error {
 fn commit_group(inner: &DbInner, mut batch: Vec<Pending>) {
     let store = &inner.store;
     store.grow_if_nearly_full();
-    let results: Vec<Result<()>> = 'attempt: loop {
+    let results: Vec<Result<Lsn>> = 'attempt: loop {
         let (gate, mut txn) = match store.write() {
             Ok(x) => x,
             Err(e) => break 'attempt batch.iter().map(|_| Err(copy_error(&e))).collect(),
         };
-        let mut results: Vec<Result<()>> = Vec::with_capacity(batch.len());
+        let mut results: Vec<Result<Lsn>> = Vec::with_capacity(batch.len());
         let mut map_full = false;
         if batch.len() == 1 {
             // A lone statement needs no nested transaction.
             let r = {
                 let mut w = Wtx::new(store, &mut txn, None);
-                (batch[0].job)(&mut w)
+                (batch[0].job)(&mut w).map(|()| w.take_ops())
             };
-            match r {
+            match r.and_then(|ops| inner.append_log(&mut txn, &ops)) {
                 Err(e) if is_map_full(&e) => map_full = true,
                 Err(e) => {
                     txn.abort();
                     break 'attempt vec![Err(e)];
                 }
-                Ok(()) => results.push(Ok(())),
+                Ok(lsn) => results.push(Ok(lsn)),
             }
         } else {
             for p in batch.iter_mut() {
@@ -212,10 +214,10 @@ fn commit_group(inner: &DbInner, mut batch: Vec<Pending>) {
                 };
                 let r = {
                     let mut w = Wtx::new(store, &mut child, None);
-                    (p.job)(&mut w)
+                    (p.job)(&mut w).map(|()| w.take_ops())
                 };
-                let r = match r {
-                    Ok(()) => child.commit().map_err(Error::from),
+                let r = match r.and_then(|ops| inner.append_log(&mut child, &ops)) {
+                    Ok(lsn) => child.commit().map(|()| lsn).map_err(Error::from),
                     Err(e) => {
                         child.abort();
                         Err(e)
@@ -239,7 +241,11 @@ fn commit_group(inner: &DbInner, mut batch: Vec<Pending>) {
             continue;
         }
         match txn.commit() {
-            Ok(()) => break 'attempt results,
+            Ok(()) => {
+                let newest = results.iter().filter_map(|r| r.as_ref().ok()).max();
+                inner.log.signal.publish(newest.copied().unwrap_or(0));
+                break 'attempt results;
+            }
             Err(e) => {
                 let e = Error::from(e);
                 drop(gate);

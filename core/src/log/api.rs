@@ -1,0 +1,230 @@
+//! The database's change-log entry points: positions, reading frames for
+//! followers, applying them on a follower, snapshots, change streams,
+//! durable consumers, and the acknowledgement hook used by semi-synchronous
+//! replication.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use heed::RwTxn;
+
+use super::entry::LogEntry;
+use super::watch::{ChangeStream, Consumer};
+use super::{apply, signal, table, Lsn};
+use crate::db::Database;
+use crate::error::{Error, Result};
+use crate::storage::{is_map_full, Store};
+use crate::txn::WriterMark;
+
+/// Called with a commit's LSN after it is durable locally and before the
+/// writer is acknowledged; an error is returned to the writer (whose data
+/// stays committed). See [`Database::set_commit_waiter`].
+pub type CommitWaiter = Arc<dyn Fn(Lsn) -> Result<()> + Send + Sync>;
+
+/// Longest accepted consumer name, in bytes.
+const MAX_CONSUMER_NAME: usize = 255;
+
+impl Database {
+    /// The LSN of the newest committed transaction (0 when the log is empty).
+    pub fn last_lsn(&self) -> Result<Lsn> {
+        let store = &self.inner.store;
+        let (_g, txn) = store.read()?;
+        table::last_lsn(store, &txn)
+    }
+
+    /// The oldest retained and the newest LSN; `(0, 0)` for an empty log.
+    pub fn log_bounds(&self) -> Result<(Lsn, Lsn)> {
+        let store = &self.inner.store;
+        let (_g, txn) = store.read()?;
+        table::bounds(store, &txn)
+    }
+
+    /// Raw frames (see ARCHITECTURE.md, "Change log") with LSN greater than
+    /// `after`, consecutive and checksum-verified, stopping once `max_bytes`
+    /// is reached (at least one frame when any exists). Fails with
+    /// [`Error::LogTruncated`] when retention already removed entry `after + 1`.
+    pub fn read_log_frames(&self, after: Lsn, max_bytes: usize) -> Result<Vec<(Lsn, Vec<u8>)>> {
+        let store = &self.inner.store;
+        let (_g, txn) = store.read()?;
+        table::read_frames(store, &txn, after, max_bytes)
+    }
+
+    /// Decoded entries with LSN greater than `after` (at most `max`).
+    pub fn read_log(&self, after: Lsn, max: usize) -> Result<Vec<LogEntry>> {
+        let store = &self.inner.store;
+        let (_g, txn) = store.read()?;
+        let (first, last) = table::bounds(store, &txn)?;
+        if last > after && first > after + 1 {
+            return Err(Error::LogTruncated {
+                requested: after + 1,
+                first_available: first,
+            });
+        }
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        table::visit_frames(store, &txn, after, &mut |lsn, frame| {
+            out.push(LogEntry::decode(lsn, frame)?);
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    /// Waits until a transaction newer than `after` is committed (returning
+    /// the newest LSN) or `timeout` passes (returning the newest LSN, which
+    /// may still be `after`). Commits of this process wake it at once; those
+    /// of other processes are noticed within 50 ms.
+    pub fn wait_for_commit(&self, after: Lsn, timeout: Duration) -> Result<Lsn> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = self.last_lsn()?;
+            let now = Instant::now();
+            if last > after || now >= deadline {
+                return Ok(last);
+            }
+            let slice = deadline.min(now + signal::POLL_INTERVAL);
+            self.inner.log.signal.wait_past(after, slice);
+        }
+    }
+
+    /// Applies another database's log frames (consecutive LSNs, as returned by
+    /// [`Database::read_log_frames`]) in one durable transaction that also
+    /// copies them into this database's log under the same LSNs. Frames at or
+    /// below this database's newest LSN are skipped, so re-applying is
+    /// harmless; a gap fails with [`Error::LogGap`]. Returns the newest LSN.
+    ///
+    /// This is how replicas follow a primary; it is also allowed on a database
+    /// opened with [`crate::DatabaseOptions::replica`], which refuses every other write.
+    pub fn apply_log_frames(&self, frames: &[(Lsn, Vec<u8>)]) -> Result<Lsn> {
+        let retention = self.inner.log.retention.clone();
+        let lsn =
+            self.write_unlogged(|store, txn| apply::apply_frames(store, txn, frames, &retention))?;
+        self.inner.log.signal.publish(lsn);
+        Ok(lsn)
+    }
+
+    /// Writes a consistent, compacted copy of the database (one file, the
+    /// layout of `data.mdb`) to `path`, without blocking writers, and returns
+    /// the LSN the copy contains. A directory holding that file as `data.mdb`
+    /// opens as a database positioned at that LSN.
+    pub fn snapshot_to(&self, path: impl AsRef<Path>) -> Result<Lsn> {
+        let path = path.as_ref();
+        self.inner.store.copy_compacted(path)?;
+        let copy = Store::open_copy(path)?;
+        let (_g, txn) = copy.read()?;
+        table::last_lsn(&copy, &txn)
+    }
+
+    /// Installs (or with `None` removes) the acknowledgement hook: after each
+    /// write that produced a log entry is durable locally, the writer's thread
+    /// calls `waiter(lsn)` before returning; its error is the writer's result
+    /// (the data stays committed). Semi-synchronous replication waits for
+    /// replicas here.
+    pub fn set_commit_waiter(&self, waiter: Option<CommitWaiter>) {
+        *self.inner.log.waiter.write() = waiter;
+    }
+
+    /// Runs the acknowledgement hook for a commit at `lsn`.
+    pub(crate) fn acknowledged(&self, lsn: Lsn) -> Result<()> {
+        if lsn == 0 {
+            return Ok(());
+        }
+        let waiter = self.inner.log.waiter.read().clone();
+        match waiter {
+            Some(w) => w(lsn),
+            None => Ok(()),
+        }
+    }
+
+    /// A change stream of every transaction committed from now on.
+    pub fn watch(&self) -> Result<ChangeStream> {
+        Ok(ChangeStream::new(self.clone(), self.last_lsn()?))
+    }
+
+    /// A change stream of the transactions after `lsn` (an event's `lsn`, or
+    /// [`ChangeStream::position`]): resumes without gaps or duplicates.
+    /// Fails on first use with [`Error::LogTruncated`] when the log no longer
+    /// reaches back that far.
+    pub fn watch_from(&self, lsn: Lsn) -> ChangeStream {
+        ChangeStream::new(self.clone(), lsn)
+    }
+
+    /// The durable consumer `name`, registered at the newest LSN on first use.
+    /// Its position lives in the database; unacknowledged entries are kept
+    /// (up to the retention's hard limits).
+    pub fn consumer(&self, name: &str) -> Result<Consumer> {
+        if name.is_empty() || name.len() > MAX_CONSUMER_NAME {
+            return Err(Error::InvalidConsumer(format!(
+                "a consumer name must be 1 to {MAX_CONSUMER_NAME} bytes long"
+            )));
+        }
+        let owned = name.to_owned();
+        self.write_unlogged(move |store, txn| {
+            if table::consumer_position(store, txn, &owned)?.is_none() {
+                let last = table::last_lsn(store, txn)?;
+                table::set_consumer_position(store, txn, &owned, last)?;
+            }
+            Ok(())
+        })?;
+        Ok(Consumer::new(self.clone(), name.to_owned()))
+    }
+
+    /// Registered durable consumers and their acknowledged LSNs.
+    pub fn consumers(&self) -> Result<Vec<(String, Lsn)>> {
+        let store = &self.inner.store;
+        let (_g, txn) = store.read()?;
+        table::consumers(store, &txn)
+    }
+
+    /// Forgets a durable consumer (its entries are no longer held). Returns
+    /// whether it existed.
+    pub fn drop_consumer(&self, name: &str) -> Result<bool> {
+        let owned = name.to_owned();
+        self.write_unlogged(move |store, txn| table::remove_consumer(store, txn, &owned))
+    }
+
+    /// One durable write transaction outside the statement path: it produces
+    /// no log entry and is allowed on replicas (not on read-only databases).
+    pub(crate) fn write_unlogged<T>(
+        &self,
+        mut f: impl FnMut(&Store, &mut RwTxn<'_>) -> Result<T>,
+    ) -> Result<T> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let store = &self.inner.store;
+        let _mark = WriterMark::acquire(self)?;
+        store.grow_if_nearly_full();
+        loop {
+            let (gate, mut txn) = store.write()?;
+            let err = match f(store, &mut txn) {
+                Ok(v) => match txn.commit() {
+                    Ok(()) => return Ok(v),
+                    Err(e) => Error::from(e),
+                },
+                Err(e) => {
+                    txn.abort();
+                    e
+                }
+            };
+            drop(gate);
+            if !is_map_full(&err) {
+                return Err(err);
+            }
+            store.grow()?;
+        }
+    }
+}
+
+impl crate::collection::Collection {
+    /// A change stream of this collection's document changes from now on,
+    /// restricted to documents matching `filter` (`{}` for all; with a
+    /// non-empty filter, deletes match on `{_id: key}` and collection/index
+    /// events are left out). Equivalent to
+    /// `db.watch()?.collection(name).filter(&filter)`.
+    pub fn watch(&self, filter: serde_json::Value) -> Result<ChangeStream> {
+        self.exec().watch()?.collection(self.name()).filter(&filter)
+    }
+}

@@ -1,0 +1,166 @@
+//! Redoing log entries on another database (a replica, later a Raft state
+//! machine): documents go through the same write functions as statements, so
+//! indexes, counters and the catalog stay in step; the frames themselves are
+//! copied into this database's log under the same LSNs.
+
+use std::collections::HashMap;
+
+use bson::raw::RawDocument;
+use heed::RwTxn;
+
+use super::entry::{LogEntry, LogOp};
+use super::{table, LogRetention, Lsn};
+use crate::catalog;
+use crate::doc::ValRef;
+use crate::error::{Error, Result};
+use crate::exec::doc_key;
+use crate::exec::write::{delete_document, drop_all, put_document, WriteCtx};
+use crate::index::build;
+use crate::storage::{Store, Table, Wtx};
+
+/// Applies `frames` (consecutive LSNs) in `txn`: entries at or below this
+/// database's newest LSN are skipped, a gap is an error. Returns the newest LSN.
+pub(crate) fn apply_frames(
+    store: &Store,
+    txn: &mut RwTxn<'_>,
+    frames: &[(Lsn, Vec<u8>)],
+    retention: &LogRetention,
+) -> Result<Lsn> {
+    let mut last = table::last_lsn(store, txn)?;
+    for (lsn, frame) in frames {
+        if *lsn <= last {
+            continue;
+        }
+        if *lsn != last + 1 {
+            return Err(Error::LogGap {
+                expected: last + 1,
+                found: *lsn,
+            });
+        }
+        let entry = LogEntry::decode(*lsn, frame)?;
+        {
+            let mut w = Wtx::new(store, txn, None);
+            apply_entry(&mut w, &entry)?;
+        }
+        table::put_frame(store, txn, *lsn, frame)?;
+        if *lsn % 32 == 0 {
+            table::enforce_retention(store, txn, retention)?;
+        }
+        last = *lsn;
+    }
+    Ok(last)
+}
+
+fn diverged(lsn: Lsn, message: String) -> Error {
+    Error::Corrupt {
+        location: format!("log entry {lsn}"),
+        message: format!("cannot be applied here: {message}"),
+        lsn: Some(lsn),
+    }
+}
+
+/// The statement state of `collection`, prepared once per entry.
+fn ctx_for<'c>(
+    w: &Wtx<'_, '_>,
+    ctxs: &'c mut HashMap<String, WriteCtx>,
+    collection: &str,
+    lsn: Lsn,
+) -> Result<&'c mut WriteCtx> {
+    if !ctxs.contains_key(collection) {
+        let meta = catalog::load(w.store(), w.ro(), collection)?
+            .ok_or_else(|| diverged(lsn, format!("collection '{collection}' does not exist")))?;
+        ctxs.insert(collection.to_owned(), WriteCtx::new(meta)?);
+    }
+    ctxs.get_mut(collection)
+        .ok_or_else(|| diverged(lsn, format!("collection '{collection}' vanished")))
+}
+
+fn flush(w: &mut Wtx<'_, '_>, ctxs: &mut HashMap<String, WriteCtx>) -> Result<()> {
+    for (_, ctx) in ctxs.drain() {
+        ctx.finish(w)?;
+    }
+    Ok(())
+}
+
+fn key_of(ctx: &WriteCtx, doc: &[u8], lsn: Lsn) -> Result<Vec<u8>> {
+    let raw = RawDocument::from_bytes(doc)
+        .map_err(|e| diverged(lsn, format!("undecodable document: {e}")))?;
+    let field = ctx.target.meta.id_field();
+    let id = raw
+        .get(field)
+        .map_err(|e| diverged(lsn, format!("undecodable document: {e}")))?
+        .ok_or_else(|| diverged(lsn, format!("document without '{field}'")))?;
+    Ok(doc_key(&ctx.target.meta, ValRef::from(id)))
+}
+
+fn load_meta(w: &Wtx<'_, '_>, collection: &str, lsn: Lsn) -> Result<catalog::CollectionMeta> {
+    catalog::load(w.store(), w.ro(), collection)?
+        .ok_or_else(|| diverged(lsn, format!("collection '{collection}' does not exist")))
+}
+
+/// Redoes one entry's operations.
+fn apply_entry(w: &mut Wtx<'_, '_>, entry: &LogEntry) -> Result<()> {
+    let lsn = entry.lsn;
+    let mut ctxs: HashMap<String, WriteCtx> = HashMap::new();
+    for op in &entry.ops {
+        match op {
+            LogOp::Put {
+                kind,
+                collection,
+                document,
+            } => {
+                let ctx = ctx_for(w, &mut ctxs, collection, lsn)?;
+                let key = key_of(ctx, document, lsn)?;
+                let old = w.get(Table::Docs, &key)?.map(<[u8]>::to_vec);
+                put_document(w, ctx, &key, old.as_deref(), document, *kind)?;
+            }
+            LogOp::Delete { collection, key } => {
+                let ctx = ctx_for(w, &mut ctxs, collection, lsn)?;
+                let key = key_of(ctx, key, lsn)?;
+                if let Some(old) = w.get(Table::Docs, &key)?.map(<[u8]>::to_vec) {
+                    delete_document(w, ctx, &key, &old)?;
+                }
+            }
+            ddl => {
+                flush(w, &mut ctxs)?;
+                apply_ddl(w, ddl, lsn)?;
+            }
+        }
+    }
+    flush(w, &mut ctxs)
+}
+
+fn apply_ddl(w: &mut Wtx<'_, '_>, op: &LogOp, lsn: Lsn) -> Result<()> {
+    match op {
+        LogOp::CreateCollection {
+            collection,
+            options,
+        } => {
+            catalog::get_or_create(w, collection, Some(options))?;
+        }
+        LogOp::DropCollection { collection } => {
+            if let Some(meta) = catalog::load(w.store(), w.ro(), collection)? {
+                drop_all(w, &meta)?;
+                catalog::remove(w, collection)?;
+            }
+        }
+        LogOp::CreateIndex { collection, spec } => {
+            let mut meta = load_meta(w, collection, lsn)?;
+            build::create(w, &mut meta, spec.clone(), &mut |_, _| {})?;
+        }
+        LogOp::DropIndex { collection, name } => {
+            let mut meta = load_meta(w, collection, lsn)?;
+            build::drop(w, &mut meta, name)?;
+        }
+        LogOp::SchemaVersion {
+            collection,
+            version,
+        } => {
+            let mut meta = load_meta(w, collection, lsn)?;
+            meta.schema_version = Some(*version);
+            catalog::save(w, &meta)?;
+        }
+        LogOp::Put { .. } | LogOp::Delete { .. } => {}
+    }
+    Ok(())
+}
