@@ -28,7 +28,11 @@
 //!   acknowledged statements, optionally plus its one in-flight statement;
 //!   failing statements returned the expected typed error and left nothing;
 //! - queries through the indexes (`orders.user`, `accounts.email`,
-//!   `events.key`) and `count` agree with the model.
+//!   `events.key`) and `count` agree with the model;
+//! - the change log agrees with the data: a follower database in the parent
+//!   applies the log entries that are new since the previous cycle and must
+//!   then hold exactly the same collections, documents and indexes, at the
+//!   same LSN (an entry commits with its data or not at all).
 //!
 //! Odd cycles keep the parent's handle open while the child runs and is
 //! killed (so LMDB's lock file is shared: robust-mutex recovery of a writer
@@ -789,12 +793,75 @@ fn child_exe() -> String {
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_crash_child").to_string())
 }
 
+/// Applies `db`'s new log entries to `shadow` and checks that both hold the
+/// same collections, documents and indexes at the same LSN.
+fn follow_and_compare(db: &Database, shadow: &Database) -> Check {
+    let last = db.last_lsn().map_err(db_err("last lsn"))?;
+    loop {
+        let after = shadow.last_lsn().map_err(db_err("follower lsn"))?;
+        let frames = db
+            .read_log_frames(after, 4 << 20)
+            .map_err(db_err("read log"))?;
+        if frames.is_empty() {
+            break;
+        }
+        shadow
+            .apply_log_frames(&frames)
+            .map_err(db_err("apply log"))?;
+    }
+    let followed = shadow.last_lsn().map_err(db_err("follower lsn"))?;
+    ensure!(followed == last, "follower at LSN {followed}, database at {last}");
+    let names = db.list_collections().map_err(db_err("collections"))?;
+    let shadow_names = shadow.list_collections().map_err(db_err("collections"))?;
+    ensure!(
+        names == shadow_names,
+        "collections differ: {names:?} vs {shadow_names:?}"
+    );
+    for name in &names {
+        let a = db.collection(name).map_err(db_err("collection"))?;
+        let b = shadow.collection(name).map_err(db_err("collection"))?;
+        let docs = |c: &collection_store::Collection| {
+            c.find(json!({})).to_vec().map_err(db_err("scan"))
+        };
+        let (da, db_) = (docs(&a)?, docs(&b)?);
+        ensure!(
+            da == db_,
+            "collection '{name}': {} documents vs {} replayed from the log (first difference: {:?})",
+            da.len(),
+            db_.len(),
+            da.iter().zip(&db_).find(|(x, y)| x != y)
+        );
+        let ix = |c: &collection_store::Collection| -> Check<Vec<String>> {
+            Ok(c.list_indexes()
+                .map_err(db_err("indexes"))?
+                .into_iter()
+                .map(|s| s.index_name())
+                .collect())
+        };
+        ensure!(
+            ix(&a)? == ix(&b)?,
+            "collection '{name}': indexes differ from the log's"
+        );
+    }
+    let report = shadow.verify().map_err(db_err("verify follower"))?;
+    ensure!(report.is_ok(), "follower verify: {:?}", report.problems);
+    Ok(())
+}
+
 fn tail(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 impl Harness {
     fn run(&self) -> Check<Stats> {
+        let shadow_dir = tempfile::tempdir().map_err(|e| format!("shadow dir: {e}"))?;
+        let shadow = Database::open_with(
+            shadow_dir.path(),
+            collection_store::DatabaseOptions::default()
+                .replica(true)
+                .durability(collection_store::Durability::None),
+        )
+        .map_err(db_err("open the follower"))?;
         let mut model = Model::new();
         let mut st = Stats::default();
         let mut rng = Rng::new(self.seed);
@@ -876,6 +943,7 @@ impl Harness {
             } else {
                 check_cycle(&db, &mut model, cycle, &rep, &mut st).map_err(fail)?;
             }
+            follow_and_compare(&db, &shadow).map_err(|e| fail(format!("change log: {e}")))?;
             drop(db);
             st.cycles += 1;
             if st.cycles % 100 == 0 {
