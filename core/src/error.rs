@@ -165,4 +165,30 @@ pub enum Error {
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A replication peer did not prove knowledge of the shared secret (or this
+    /// side's secret is not the one the peer expects). Nothing was exchanged.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A replication peer sent a malformed, oversized or unexpected message, or
+    /// speaks another protocol version. The connection was closed.
+    #[error("replication protocol error: {0}")]
+    Protocol(String),
+    /// A replication configuration or state problem (bad option, replica ahead of
+    /// its primary, snapshot that does not verify, ...).
+    #[error("replication: {0}")]
+    Replication(String),
+    /// Semi-synchronous replication: the write is committed and durable on this
+    /// primary, but fewer replicas than required confirmed it in time. It was not
+    /// rolled back; it will reach the replicas when they catch up.
+    #[error("write committed locally at LSN {lsn} (durable on this primary, not rolled back) but confirmed by only {confirmed} of the {required} required replicas within {timeout_ms} ms")]
+    NotReplicated {
+        /// The LSN of the write's log entry.
+        lsn: u64,
+        /// Replicas that had durably applied it when the wait ended.
+        confirmed: usize,
+        /// Replicas required by the semi-synchronous configuration.
+        required: usize,
+        /// The configured wait.
+        timeout_ms: u64,
+    },
 }

@@ -42,6 +42,8 @@ pub mod keys;
 pub mod log;
 pub mod plan;
 pub mod query;
+#[cfg(feature = "replication")]
+pub mod replication;
 pub mod storage;
 pub mod txn;
 pub mod typed;

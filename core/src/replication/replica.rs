@@ -1,0 +1,608 @@
+//! The replica: follows a primary's log into a local read-only database.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::layout;
+use super::protocol::{code, read_message, write_message, Message};
+#[allow(unused_imports)]
+use super::shim::*;
+use super::{auth, Lsn, ReplicaConfig};
+use crate::db::{Database, DatabaseOptions};
+use crate::error::{Error, Result};
+
+/// A snapshot of a replica's replication state ([`Replica::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicaStatus {
+    /// Last LSN durably applied to the local database.
+    pub applied_lsn: Lsn,
+    /// The primary's last LSN as last reported (in a batch or heartbeat).
+    pub primary_lsn: Lsn,
+    /// `primary_lsn - applied_lsn`.
+    pub lag_entries: u64,
+    /// How long the oldest entry known to exist on the primary but not applied
+    /// here has been known (0 when caught up), in milliseconds of this
+    /// machine's clock.
+    pub lag_ms: u64,
+    /// Bytes received from primaries (all connections).
+    pub bytes_received: u64,
+    /// Whether a connection is established and authenticated.
+    pub connected: bool,
+    /// Connection attempts after the first.
+    pub reconnects: u64,
+    /// Snapshots installed.
+    pub snapshots_installed: u64,
+    /// The error that ended the last connection (or attempt), if any.
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct StatusInner {
+    applied: Lsn,
+    primary: Lsn,
+    connected: bool,
+    reconnects: u64,
+    snapshots: u64,
+    last_error: Option<String>,
+    /// (LSN announced by the primary, when it was first seen), ascending.
+    pending: VecDeque<(Lsn, Instant)>,
+}
+
+impl StatusInner {
+    fn saw_primary(&mut self, lsn: Lsn) {
+        self.primary = lsn;
+        if lsn > self.applied && self.pending.back().is_none_or(|(l, _)| *l < lsn) {
+            if self.pending.len() >= 4096 {
+                if let Some(back) = self.pending.back_mut() {
+                    back.0 = lsn;
+                }
+            } else {
+                self.pending.push_back((lsn, Instant::now()));
+            }
+        }
+    }
+
+    fn applied(&mut self, lsn: Lsn) {
+        self.applied = lsn;
+        while self.pending.front().is_some_and(|(l, _)| *l <= lsn) {
+            self.pending.pop_front();
+        }
+    }
+}
+
+struct Shared {
+    dir: PathBuf,
+    primary: String,
+    config: ReplicaConfig,
+    db: RwLock<Database>,
+    generation: Mutex<u64>,
+    status: Mutex<StatusInner>,
+    changed: Condvar,
+    bytes: Arc<AtomicU64>,
+}
+
+/// A read replica following a primary (see the [module docs](super)).
+///
+/// Reads go through [`Replica::database`], which returns the current local
+/// database; every write on it fails with [`Error::ReadOnly`]. Dropping the
+/// replica (or [`Replica::shutdown`]) stops following; the local directory
+/// keeps everything applied, and a later [`Replica::follow`] resumes from there.
+pub struct Replica {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("dir", &self.shared.dir)
+            .field("primary", &self.shared.primary)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// Opens the live generation of a replica directory read-only, without
+/// following anyone (for inspection, or reads while no [`Replica`] runs).
+pub fn open_replica_dir(dir: impl AsRef<Path>) -> Result<Database> {
+    let (_, gen) = layout::current(dir.as_ref())?;
+    Database::open_with(gen, DatabaseOptions::default().replica(true))
+}
+
+impl Replica {
+    /// Opens (or creates) the replica database in `dir` and starts following the
+    /// primary at `primary_addr` on a background thread. Returns once the local
+    /// database is open; connecting, catching up and reconnecting (with capped
+    /// exponential backoff) happen in the background — see [`Replica::status`]
+    /// and [`Replica::wait_for_lsn`].
+    pub fn follow(
+        primary_addr: impl ToString,
+        dir: impl AsRef<Path>,
+        config: ReplicaConfig,
+    ) -> Result<Replica> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let (generation, gen_dir) = layout::current(&dir)?;
+        layout::cleanup(&dir, generation);
+        let db = Database::open_with(&gen_dir, DatabaseOptions::default().replica(true))?;
+        let applied = db.last_lsn()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("cs-replica-blocking")
+            .build()?;
+        let shared = Arc::new(Shared {
+            dir,
+            primary: primary_addr.to_string(),
+            config,
+            db: RwLock::new(db),
+            generation: Mutex::new(generation),
+            status: Mutex::new(StatusInner {
+                applied,
+                ..StatusInner::default()
+            }),
+            changed: Condvar::new(),
+            bytes: Arc::new(AtomicU64::new(0)),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("cs-replica".into())
+            .spawn(move || {
+                rt.block_on(run(sh, stop_rx));
+                rt.shutdown_timeout(Duration::from_secs(10));
+            })?;
+        Ok(Replica {
+            shared,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The current local database (read-only). After a snapshot is installed
+    /// this returns the new database; handles taken before keep reading the
+    /// previous, consistent state.
+    pub fn database(&self) -> Database {
+        self.shared.db.read().clone()
+    }
+
+    /// The replica's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Replication state and lag.
+    pub fn status(&self) -> ReplicaStatus {
+        let s = self.shared.status.lock();
+        ReplicaStatus {
+            applied_lsn: s.applied,
+            primary_lsn: s.primary,
+            lag_entries: s.primary.saturating_sub(s.applied),
+            lag_ms: s
+                .pending
+                .front()
+                .map(|(_, t)| t.elapsed().as_millis() as u64)
+                .unwrap_or(0),
+            bytes_received: self.shared.bytes.load(Ordering::Relaxed),
+            connected: s.connected,
+            reconnects: s.reconnects,
+            snapshots_installed: s.snapshots,
+            last_error: s.last_error.clone(),
+        }
+    }
+
+    /// Blocks until the replica has applied `lsn` (returns the applied LSN), or
+    /// fails with [`Error::Replication`] after `timeout`, naming where it got to.
+    pub fn wait_for_lsn(&self, lsn: Lsn, timeout: Duration) -> Result<Lsn> {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.shared.status.lock();
+        loop {
+            if s.applied >= lsn {
+                return Ok(s.applied);
+            }
+            if self.shared.changed.wait_until(&mut s, deadline).timed_out() && s.applied < lsn {
+                return Err(Error::Replication(format!(
+                    "replica applied LSN {} of {lsn} within {timeout:?} (connected: {}, last error: {})",
+                    s.applied,
+                    s.connected,
+                    s.last_error.as_deref().unwrap_or("none")
+                )));
+            }
+        }
+    }
+
+    /// Blocks until the applied LSN changes from `seen` or `timeout` passes;
+    /// returns the applied LSN.
+    pub fn wait_for_change(&self, seen: Lsn, timeout: Duration) -> Lsn {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.shared.status.lock();
+        while s.applied == seen {
+            if self.shared.changed.wait_until(&mut s, deadline).timed_out() {
+                break;
+            }
+        }
+        s.applied
+    }
+
+    /// Stops following and waits for the background thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn notify(shared: &Shared, f: impl FnOnce(&mut StatusInner)) {
+    f(&mut shared.status.lock());
+    shared.changed.notify_all();
+}
+
+async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let cfg = &shared.config;
+    let mut backoff = cfg.backoff_initial;
+    let mut first = true;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if !first {
+            notify(&shared, |s| s.reconnects += 1);
+        }
+        first = false;
+        let res = connection(&shared, &mut stop, &mut backoff).await;
+        notify(&shared, |s| s.connected = false);
+        match res {
+            Ok(()) => break,
+            Err(e) => {
+                match &e {
+                    Error::Unauthorized(_) => {
+                        tracing::error!(primary = %shared.primary, error = %e, "replication refused")
+                    }
+                    _ => {
+                        tracing::info!(primary = %shared.primary, error = %e, "replication connection lost; reconnecting")
+                    }
+                }
+                let msg = e.to_string();
+                notify(&shared, |s| s.last_error = Some(msg));
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(cfg.backoff_max);
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Replication(format!("background task failed: {e}")))?
+}
+
+async fn with_timeout<T>(
+    d: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(d, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what} timed out after {d:?}"),
+        ))),
+    }
+}
+
+/// Counts bytes read.
+struct Counting<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+fn peer_error(code_: u16, message: String) -> Error {
+    match code_ {
+        code::UNAUTHORIZED => {
+            Error::Unauthorized(format!("the primary refused this replica: {message}"))
+        }
+        code::PROTOCOL | code::VERSION => {
+            Error::Protocol(format!("the primary reported: {message}"))
+        }
+        _ => Error::Replication(format!("the primary reported: {message}")),
+    }
+}
+
+/// One connection: handshake, follow, apply, acknowledge. `Ok` only on stop.
+async fn connection(
+    shared: &Arc<Shared>,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> Result<()> {
+    let cfg = &shared.config;
+    let mut stream = with_timeout(cfg.connect_timeout, "connecting to the primary", async {
+        Ok(TcpStream::connect(&shared.primary).await?)
+    })
+    .await?;
+    stream.set_nodelay(true)?;
+    let primary_last = with_timeout(
+        cfg.connect_timeout,
+        "authentication",
+        auth::client_handshake(&mut stream, &cfg.secret),
+    )
+    .await?;
+    *backoff = cfg.backoff_initial;
+    let db = shared.db.read().clone();
+    let applied = blocking(move || db.last_lsn()).await?;
+    notify(shared, |s| {
+        s.connected = true;
+        s.last_error = None;
+        s.applied(applied);
+        s.saw_primary(primary_last);
+    });
+    tracing::info!(primary = %shared.primary, applied, primary_last, "replica connected");
+    write_message(&mut stream, &Message::Follow { after: applied }).await?;
+
+    let (rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Result<Message>>(16);
+    let idle = cfg.idle_timeout;
+    let bytes = shared.bytes.clone();
+    let reader = tokio::spawn(async move {
+        let mut rd = Counting { inner: rd, bytes };
+        loop {
+            let m = with_timeout(idle, "waiting for the primary", read_message(&mut rd)).await;
+            let end = m.is_err();
+            if tx.send(m).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    struct Abort(tokio::task::JoinHandle<()>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _reader = Abort(reader);
+
+    let mut held: Option<Message> = None;
+    loop {
+        let msg = match held.take() {
+            Some(m) => m,
+            None => tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                m = rx.recv() => match m {
+                    Some(m) => m?,
+                    None => return Err(Error::Replication("connection reader stopped".into())),
+                },
+            },
+        };
+        match msg {
+            Message::Entries {
+                primary_last,
+                mut frames,
+                ..
+            } => {
+                let mut last_seen = primary_last;
+                // Apply whatever else has already arrived in the same transaction.
+                while let Ok(next) = rx.try_recv() {
+                    match next? {
+                        Message::Entries {
+                            primary_last,
+                            frames: more,
+                            ..
+                        } if frames.len() < 65_536 => {
+                            last_seen = last_seen.max(primary_last);
+                            frames.extend(more);
+                        }
+                        other => {
+                            held = Some(other);
+                            break;
+                        }
+                    }
+                }
+                notify(shared, |s| s.saw_primary(last_seen));
+                let db = shared.db.read().clone();
+                let applied = blocking(move || db.apply_log_frames(&frames)).await?;
+                notify(shared, |s| s.applied(applied));
+                write_message(&mut wr, &Message::Ack { applied }).await?;
+            }
+            Message::Heartbeat { last_lsn, .. } => {
+                let applied = {
+                    let mut s = shared.status.lock();
+                    s.saw_primary(last_lsn);
+                    s.applied
+                };
+                write_message(&mut wr, &Message::Ack { applied }).await?;
+            }
+            Message::SnapshotBegin { lsn, size } => {
+                let applied = receive_snapshot(shared, &mut rx, lsn, size).await?;
+                notify(shared, |s| {
+                    s.snapshots += 1;
+                    s.applied(applied);
+                });
+                write_message(&mut wr, &Message::Ack { applied }).await?;
+            }
+            Message::Error { code, message } => {
+                if code == code::SHUTDOWN {
+                    return Err(Error::Replication(
+                        "the primary shut down the connection".into(),
+                    ));
+                }
+                return Err(peer_error(code, message));
+            }
+            other => {
+                return Err(Error::Protocol(format!(
+                    "unexpected {} from the primary",
+                    other.name()
+                )))
+            }
+        }
+    }
+}
+
+/// Downloads, verifies and installs a snapshot; returns its LSN.
+async fn receive_snapshot(
+    shared: &Arc<Shared>,
+    rx: &mut mpsc::Receiver<Result<Message>>,
+    lsn: Lsn,
+    size: u64,
+) -> Result<Lsn> {
+    tracing::info!(lsn, size, "receiving a snapshot from the primary");
+    let incoming = shared.dir.join(layout::INCOMING);
+    let inc = incoming.clone();
+    let file = blocking(move || {
+        if inc.exists() {
+            std::fs::remove_dir_all(&inc)?;
+        }
+        std::fs::create_dir_all(&inc)?;
+        Ok(File::create(inc.join("data.mdb"))?)
+    })
+    .await?;
+    let mut state = Some((file, Sha256::new(), 0u64));
+    let expected = loop {
+        let msg = rx
+            .recv()
+            .await
+            .ok_or_else(|| Error::Replication("connection reader stopped".into()))??;
+        match msg {
+            Message::SnapshotChunk { raw_len, data } => {
+                let (mut file, mut hasher, written) = state
+                    .take()
+                    .ok_or_else(|| Error::Replication("snapshot state lost".into()))?;
+                let next = written + u64::from(raw_len);
+                if next > size {
+                    return Err(Error::Protocol(format!(
+                        "snapshot chunks exceed the announced {size} bytes"
+                    )));
+                }
+                state = Some(
+                    blocking(move || {
+                        let raw = zstd::bulk::decompress(&data, raw_len as usize).map_err(|e| {
+                            Error::Protocol(format!("snapshot chunk does not decompress: {e}"))
+                        })?;
+                        if raw.len() != raw_len as usize {
+                            return Err(Error::Protocol(format!(
+                                "snapshot chunk announced {raw_len} bytes, holds {}",
+                                raw.len()
+                            )));
+                        }
+                        hasher.update(&raw);
+                        file.write_all(&raw)?;
+                        Ok((file, hasher, next))
+                    })
+                    .await?,
+                );
+            }
+            Message::SnapshotEnd { sha256 } => break sha256,
+            Message::Error { code, message } => return Err(peer_error(code, message)),
+            other => {
+                return Err(Error::Protocol(format!(
+                    "unexpected {} inside a snapshot",
+                    other.name()
+                )))
+            }
+        }
+    };
+    let (file, hasher, written) = state
+        .take()
+        .ok_or_else(|| Error::Replication("snapshot state lost".into()))?;
+    let digest: [u8; 32] = hasher.finalize().into();
+    if written != size || digest != expected {
+        return Err(Error::Replication(format!(
+            "the snapshot does not verify ({written} of {size} bytes, checksum {}); it was discarded",
+            if digest == expected { "ok" } else { "mismatch" }
+        )));
+    }
+    let sh = shared.clone();
+    blocking(move || install(&sh, file, &incoming, lsn)).await
+}
+
+/// Moves a downloaded snapshot into the next generation, checks it, and makes it live.
+fn install(shared: &Shared, file: File, incoming: &Path, lsn: Lsn) -> Result<Lsn> {
+    file.sync_all()?;
+    drop(file);
+    let mut generation = shared.generation.lock();
+    let next = *generation + 1;
+    let gen = layout::gen_dir(&shared.dir, next);
+    if gen.exists() {
+        std::fs::remove_dir_all(&gen)?;
+    }
+    std::fs::rename(incoming, &gen)?;
+    layout::sync_dir(&shared.dir)?;
+    let checked = (|| {
+        let db = Database::open_with(&gen, DatabaseOptions::default().replica(true))?;
+        let got = db.last_lsn()?;
+        if got != lsn {
+            return Err(Error::Replication(format!(
+                "the snapshot was announced at LSN {lsn} but contains LSN {got}; it was discarded"
+            )));
+        }
+        if shared.config.verify_snapshot {
+            let report = db.verify()?;
+            if !report.is_ok() {
+                return Err(Error::Replication(format!(
+                    "the snapshot fails verification ({} problems, first: {}); it was discarded",
+                    report.problems.len(),
+                    report.problems.first().map(String::as_str).unwrap_or("")
+                )));
+            }
+        }
+        Ok(db)
+    })();
+    let db = match checked {
+        Ok(db) => db,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&gen);
+            return Err(e);
+        }
+    };
+    layout::set_current(&shared.dir, next)?;
+    let old = std::mem::replace(&mut *shared.db.write(), db);
+    *generation = next;
+    drop(old);
+    // Readers that still hold the old generation keep their (unlinked) files
+    // open; on Unix removing the directory under them is safe.
+    layout::cleanup(&shared.dir, next);
+    tracing::info!(lsn, generation = next, "snapshot installed");
+    Ok(lsn)
+}
