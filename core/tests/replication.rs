@@ -45,9 +45,12 @@ fn serve(db: &Database) -> PrimaryHandle {
 
 fn catch_up(primary: &Database, replica: &Replica) -> Lsn {
     let last = primary.last_lsn().unwrap();
-    replica
-        .wait_for_lsn(last, WAIT)
-        .unwrap_or_else(|e| panic!("replica did not catch up: {e}; status {:?}", replica.status()))
+    replica.wait_for_lsn(last, WAIT).unwrap_or_else(|e| {
+        panic!(
+            "replica did not catch up: {e}; status {:?}",
+            replica.status()
+        )
+    })
 }
 
 /// Polls `cond` every few milliseconds for up to [`WAIT`].
@@ -108,7 +111,10 @@ fn workload(db: &Database, thread: u64, ops: u64) {
             }
             2 => {
                 users
-                    .update_one(json!({"_id": id - 1}), json!({"$inc": {"age": 1}, "$set": {"seen": true}}))
+                    .update_one(
+                        json!({"_id": id - 1}),
+                        json!({"$inc": {"age": 1}, "$set": {"seen": true}}),
+                    )
                     .unwrap();
             }
             3 => {
@@ -127,7 +133,10 @@ fn workload(db: &Database, thread: u64, ops: u64) {
                     orders.delete_many(json!({"user": id - 4})).unwrap();
                 } else {
                     users
-                        .replace_one(json!({"_id": id - 3}), json!({"email": format!("r{id}@x"), "age": 40}))
+                        .replace_one(
+                            json!({"_id": id - 3}),
+                            json!({"email": format!("r{id}@x"), "age": 40}),
+                        )
                         .unwrap();
                 }
             }
@@ -172,7 +181,10 @@ fn replica_converges_under_concurrent_writes() {
     for t in threads {
         t.join().unwrap();
     }
-    db.collection("scratch").unwrap().insert_one(json!({"x": 1})).unwrap();
+    db.collection("scratch")
+        .unwrap()
+        .insert_one(json!({"x": 1}))
+        .unwrap();
     assert!(db.drop_collection("scratch").unwrap());
     let lsn = catch_up(&db, &replica);
     assert_eq!(lsn, db.last_lsn().unwrap());
@@ -180,10 +192,17 @@ fn replica_converges_under_concurrent_writes() {
     let rdb = replica.database();
     assert_same(&db, &rdb);
     // Same answers to indexed queries, planned over the same indexes.
-    let (pu, ru) = (db.collection("users").unwrap(), rdb.collection("users").unwrap());
+    let (pu, ru) = (
+        db.collection("users").unwrap(),
+        rdb.collection("users").unwrap(),
+    );
     let q = json!({"age": {"$gte": 30, "$lt": 60}});
     let sorted = |c: &collection_store::Collection| {
-        c.find(q.clone()).sort(json!({"age": -1})).limit(25).to_vec().unwrap()
+        c.find(q.clone())
+            .sort(json!({"age": -1}))
+            .limit(25)
+            .to_vec()
+            .unwrap()
     };
     assert_eq!(sorted(&pu), sorted(&ru));
     assert!(!sorted(&ru).is_empty());
@@ -196,7 +215,10 @@ fn replica_converges_under_concurrent_writes() {
         pu.find(json!({"tags": "buyer"})).to_vec().unwrap()
     );
     assert_eq!(
-        ru.explain(json!({"tags": "buyer"})).unwrap().index.as_deref(),
+        ru.explain(json!({"tags": "buyer"}))
+            .unwrap()
+            .index
+            .as_deref(),
         Some("tags_1")
     );
     // The replica stores the primary's log entries byte for byte, under the same LSNs.
@@ -219,7 +241,10 @@ fn replica_rejects_writes() {
     let rdir = tempfile::tempdir().unwrap();
     let db = Database::open(pdir.path()).unwrap();
     setup_primary(&db);
-    db.collection("users").unwrap().insert_one(json!({"_id": 1, "email": "a@x", "age": 20})).unwrap();
+    db.collection("users")
+        .unwrap()
+        .insert_one(json!({"_id": 1, "email": "a@x", "age": 20}))
+        .unwrap();
     let primary = serve(&db);
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
     catch_up(&db, &replica);
@@ -230,13 +255,24 @@ fn replica_rejects_writes() {
         other => panic!("{what}: expected Error::ReadOnly, got {other:?}"),
     };
     ro(users.insert_one(json!({"_id": 2})).map(drop), "insert");
-    ro(users.update_one(json!({"_id": 1}), json!({"$set": {"age": 1}})).map(drop), "update");
+    ro(
+        users
+            .update_one(json!({"_id": 1}), json!({"$set": {"age": 1}}))
+            .map(drop),
+        "update",
+    );
     ro(users.delete_one(json!({"_id": 1})).map(drop), "delete");
-    ro(users.create_index(IndexSpec::new([("name", 1)])).map(drop), "create_index");
+    ro(
+        users.create_index(IndexSpec::new([("name", 1)])).map(drop),
+        "create_index",
+    );
     ro(rdb.begin().map(drop), "begin");
     ro(rdb.transaction(|_| Ok(())), "transaction");
     ro(rdb.drop_collection("users").map(drop), "drop_collection");
-    assert!(rdb.collection("new_one").is_err(), "creating a collection on a replica");
+    assert!(
+        rdb.collection("new_one").is_err(),
+        "creating a collection on a replica"
+    );
     // Applying frames is the only way in; nothing changed.
     assert_eq!(users.count(json!({})).unwrap(), 1);
     assert_eq!(users.get(json!(1)).unwrap().unwrap()["age"], 20);
@@ -246,7 +282,11 @@ fn replica_rejects_writes() {
     replica.shutdown();
     let offline = open_replica_dir(rdir.path()).unwrap();
     ro(
-        offline.collection("users").unwrap().insert_one(json!({"_id": 3})).map(drop),
+        offline
+            .collection("users")
+            .unwrap()
+            .insert_one(json!({"_id": 3}))
+            .map(drop),
         "offline insert",
     );
 }
@@ -270,7 +310,9 @@ fn replica_restart_resumes_without_gaps_or_duplicates() {
                     .insert_one(json!({"_id": i, "email": format!("e{i}"), "age": i % 50}))
                     .unwrap();
                 if i % 3 == 0 {
-                    users.update_one(json!({"_id": i / 2}), json!({"$inc": {"n": 1}})).unwrap();
+                    users
+                        .update_one(json!({"_id": i / 2}), json!({"$inc": {"n": 1}}))
+                        .unwrap();
                 }
                 i += 1;
             }
@@ -283,7 +325,11 @@ fn replica_restart_resumes_without_gaps_or_duplicates() {
         // Let it apply something new, then stop it mid-stream.
         let start = replica.status().applied_lsn;
         let got = replica.wait_for_change(start, WAIT);
-        assert!(got > start, "round {round}: replica made no progress: {:?}", replica.status());
+        assert!(
+            got > start,
+            "round {round}: replica made no progress: {:?}",
+            replica.status()
+        );
         seen.push(got);
         drop(replica);
         // Reopened offline: the log is contiguous and matches the primary's prefix.
@@ -294,7 +340,11 @@ fn replica_restart_resumes_without_gaps_or_duplicates() {
             assert_eq!(w[0].0 + 1, w[1].0, "gap or duplicate in the replica's log");
         }
         let plog = db.read_log_frames(0, usize::MAX).unwrap();
-        assert_eq!(&plog[..rlog.len()], &rlog[..], "round {round}: replica log differs");
+        assert_eq!(
+            &plog[..rlog.len()],
+            &rlog[..],
+            "round {round}: replica log differs"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let n = writer.join().unwrap();
@@ -319,11 +369,16 @@ fn snapshot_bootstrap_after_log_truncation() {
     let users = db.collection("users").unwrap();
     for i in 0..300u64 {
         users
-            .insert_one(json!({"_id": i, "email": format!("s{i}"), "age": i % 70, "pad": "x".repeat(200)}))
+            .insert_one(
+                json!({"_id": i, "email": format!("s{i}"), "age": i % 70, "pad": "x".repeat(200)}),
+            )
             .unwrap();
     }
     let (first, last) = db.log_bounds().unwrap();
-    assert!(first > 1, "retention did not truncate the log: bounds ({first}, {last})");
+    assert!(
+        first > 1,
+        "retention did not truncate the log: bounds ({first}, {last})"
+    );
 
     // Small chunks, so the snapshot travels in many pieces.
     let primary = Primary::serve(
@@ -338,7 +393,9 @@ fn snapshot_bootstrap_after_log_truncation() {
     assert_same(&db, &replica.database());
     // It keeps following the log after the snapshot.
     for i in 300..350u64 {
-        users.insert_one(json!({"_id": i, "email": format!("s{i}"), "age": 1})).unwrap();
+        users
+            .insert_one(json!({"_id": i, "email": format!("s{i}"), "age": 1}))
+            .unwrap();
     }
     users.delete_many(json!({"age": {"$lt": 5}})).unwrap();
     catch_up(&db, &replica);
@@ -348,17 +405,34 @@ fn snapshot_bootstrap_after_log_truncation() {
     // A replica stopped and left behind the retained log again: a reader holding
     // the old database keeps its consistent view while the new snapshot installs.
     let old_handle = replica.database();
-    let old_count = old_handle.collection("users").unwrap().count(json!({})).unwrap();
+    let old_count = old_handle
+        .collection("users")
+        .unwrap()
+        .count(json!({}))
+        .unwrap();
     drop(replica);
     for i in 350..500u64 {
-        users.insert_one(json!({"_id": i, "email": format!("s{i}"), "age": 2})).unwrap();
+        users
+            .insert_one(json!({"_id": i, "email": format!("s{i}"), "age": 2}))
+            .unwrap();
     }
     assert!(db.log_bounds().unwrap().0 > old_handle.last_lsn().unwrap() + 1);
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
     catch_up(&db, &replica);
-    assert_eq!(replica.status().snapshots_installed, 1, "one more snapshot on this run");
+    assert_eq!(
+        replica.status().snapshots_installed,
+        1,
+        "one more snapshot on this run"
+    );
     assert_same(&db, &replica.database());
-    assert_eq!(old_handle.collection("users").unwrap().count(json!({})).unwrap(), old_count);
+    assert_eq!(
+        old_handle
+            .collection("users")
+            .unwrap()
+            .count(json!({}))
+            .unwrap(),
+        old_count
+    );
     drop(old_handle);
     assert_eq!(primary.replicas()[0].snapshots_sent, 1);
     // No temporary snapshot file is left in the primary's directory.
@@ -390,14 +464,28 @@ fn semi_sync_waits_for_the_replica() {
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
     let users = db.collection("users").unwrap();
     for i in 0..50u64 {
-        users.insert_one(json!({"_id": i, "email": format!("m{i}"), "age": 30})).unwrap();
+        users
+            .insert_one(json!({"_id": i, "email": format!("m{i}"), "age": 30}))
+            .unwrap();
         // Acknowledged means applied on the replica: no waiting needed here.
         let lsn = db.last_lsn().unwrap();
-        assert!(replica.status().applied_lsn >= lsn, "write {i} acknowledged before the replica applied it");
-        assert!(replica.database().collection("users").unwrap().get(json!(i)).unwrap().is_some());
+        assert!(
+            replica.status().applied_lsn >= lsn,
+            "write {i} acknowledged before the replica applied it"
+        );
+        assert!(replica
+            .database()
+            .collection("users")
+            .unwrap()
+            .get(json!(i))
+            .unwrap()
+            .is_some());
     }
-    db.transaction(|tx| tx.collection("users")?.insert_one(json!({"_id": 1000, "email": "t", "age": 1})))
-        .unwrap();
+    db.transaction(|tx| {
+        tx.collection("users")?
+            .insert_one(json!({"_id": 1000, "email": "t", "age": 1}))
+    })
+    .unwrap();
     assert!(replica.status().applied_lsn >= db.last_lsn().unwrap());
     drop(primary);
     drop(replica);
@@ -416,7 +504,12 @@ fn semi_sync_timeout_fails_or_degrades() {
     .unwrap();
     // No replica: Fail reports the write as committed locally but not confirmed.
     match users.insert_one(json!({"_id": 1})) {
-        Err(Error::NotReplicated { confirmed: 0, required: 1, lsn, .. }) => {
+        Err(Error::NotReplicated {
+            confirmed: 0,
+            required: 1,
+            lsn,
+            ..
+        }) => {
             assert_eq!(lsn, db.last_lsn().unwrap());
         }
         other => panic!("expected NotReplicated, got {other:?}"),
@@ -448,7 +541,9 @@ fn semi_sync_timeout_fails_or_degrades() {
     let rdir = tempfile::tempdir().unwrap();
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
     catch_up(&db, &replica);
-    wait_until("semi-sync to leave degraded mode", || !primary.semi_sync_degraded());
+    wait_until("semi-sync to leave degraded mode", || {
+        !primary.semi_sync_degraded()
+    });
     users.insert_one(json!({"_id": 6})).unwrap();
     assert!(replica.status().applied_lsn >= db.last_lsn().unwrap());
 }
@@ -458,7 +553,10 @@ fn wrong_secret_is_refused_both_ways() {
     let pdir = tempfile::tempdir().unwrap();
     let rdir = tempfile::tempdir().unwrap();
     let db = Database::open(pdir.path()).unwrap();
-    db.collection("c").unwrap().insert_one(json!({"_id": 1, "secret": "data"})).unwrap();
+    db.collection("c")
+        .unwrap()
+        .insert_one(json!({"_id": 1, "secret": "data"}))
+        .unwrap();
     let primary = serve(&db);
     let replica = Replica::follow(
         primary.local_addr(),
@@ -467,13 +565,21 @@ fn wrong_secret_is_refused_both_ways() {
             .backoff(Duration::from_millis(10), Duration::from_millis(50)),
     )
     .unwrap();
-    wait_until("the primary to refuse the replica", || primary.auth_failures() >= 1);
+    wait_until("the primary to refuse the replica", || {
+        primary.auth_failures() >= 1
+    });
     wait_until("the replica to report the refusal", || {
-        replica.status().last_error.is_some_and(|e| e.contains("unauthorized"))
+        replica
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("unauthorized"))
     });
     let st = replica.status();
     assert!(!st.connected);
-    assert_eq!(st.applied_lsn, 0, "nothing may be streamed to an unauthenticated peer");
+    assert_eq!(
+        st.applied_lsn, 0,
+        "nothing may be streamed to an unauthenticated peer"
+    );
     assert!(st.last_error.unwrap().contains("shared secret"));
     assert!(primary.replicas().is_empty());
     assert!(primary.last_error().unwrap().contains("unauthorized"));
@@ -487,14 +593,21 @@ fn wrong_secret_is_refused_both_ways() {
     let (mut s, _) = fake.accept().unwrap();
     let hello = read_frame(&mut s);
     assert!(matches!(hello, Message::Hello { .. }));
-    let challenge = Message::Challenge { version: protocol::PROTOCOL_VERSION, nonce: [9; 32], proof: [0; 32] };
+    let challenge = Message::Challenge {
+        version: protocol::PROTOCOL_VERSION,
+        nonce: [9; 32],
+        proof: [0; 32],
+    };
     s.write_all(&challenge.encode().unwrap()).unwrap();
     match read_frame(&mut s) {
         Message::Error { code, .. } => assert_eq!(code, protocol::code::UNAUTHORIZED),
         other => panic!("the replica answered a fake primary with {other:?}"),
     }
     wait_until("the replica to report the fake primary", || {
-        replica.status().last_error.is_some_and(|e| e.contains("did not prove"))
+        replica
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("did not prove"))
     });
     assert_eq!(replica.status().applied_lsn, 0);
 }
@@ -527,7 +640,10 @@ fn closed_by_peer(s: &mut TcpStream) -> bool {
 fn malformed_frames_are_refused_without_panic() {
     let pdir = tempfile::tempdir().unwrap();
     let db = Database::open(pdir.path()).unwrap();
-    db.collection("c").unwrap().insert_one(json!({"_id": 1})).unwrap();
+    db.collection("c")
+        .unwrap()
+        .insert_one(json!({"_id": 1}))
+        .unwrap();
     let primary = serve(&db);
     let addr = primary.local_addr();
     let garbage: Vec<Vec<u8>> = vec![
@@ -539,7 +655,12 @@ fn malformed_frames_are_refused_without_panic() {
         // A well-formed Ack before authenticating.
         Message::Ack { applied: 1 }.encode().unwrap(),
         // A Hello with an unknown version.
-        Message::Hello { version: 999, nonce: [1; 32] }.encode().unwrap(),
+        Message::Hello {
+            version: 999,
+            nonce: [1; 32],
+        }
+        .encode()
+        .unwrap(),
     ];
     for g in &garbage {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -563,34 +684,52 @@ fn malformed_frames_are_refused_without_panic() {
         assert!(closed_by_peer(&mut s));
     }
     // After an authenticated handshake, a malformed frame still only ends that connection.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        collection_store::replication::auth::client_handshake(&mut s, SECRET).await.unwrap();
+        collection_store::replication::auth::client_handshake(&mut s, SECRET)
+            .await
+            .unwrap();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         s.write_all(&[9, 0, 0, 0, 0x10, 1]).await.unwrap(); // truncated Follow
         let mut buf = Vec::new();
-        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await.expect("closed");
+        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+            .await
+            .expect("closed");
     });
     // The primary still serves a real replica.
     let rdir = tempfile::tempdir().unwrap();
     let replica = Replica::follow(addr, rdir.path(), replica_config()).unwrap();
     catch_up(&db, &replica);
-    assert_eq!(replica.database().collection("c").unwrap().count(json!({})).unwrap(), 1);
+    assert_eq!(
+        replica
+            .database()
+            .collection("c")
+            .unwrap()
+            .count(json!({}))
+            .unwrap(),
+        1
+    );
     assert!(primary.last_error().is_some());
 
     // A fake primary that authenticates nothing and sends garbage: the replica
     // reports a protocol error and keeps retrying, without panicking.
     let fake = TcpListener::bind("127.0.0.1:0").unwrap();
     let rdir2 = tempfile::tempdir().unwrap();
-    let replica2 = Replica::follow(fake.local_addr().unwrap(), rdir2.path(), replica_config()).unwrap();
+    let replica2 =
+        Replica::follow(fake.local_addr().unwrap(), rdir2.path(), replica_config()).unwrap();
     for g in &garbage {
         let (mut s, _) = fake.accept().unwrap();
         let _ = read_frame(&mut s);
         let _ = s.write_all(g);
         drop(s);
     }
-    wait_until("the replica to record an error", || replica2.status().last_error.is_some());
+    wait_until("the replica to record an error", || {
+        replica2.status().last_error.is_some()
+    });
     assert!(replica2.status().reconnects >= 1);
     assert_eq!(replica2.status().applied_lsn, 0);
 }
@@ -606,14 +745,20 @@ fn replica_reconnects_after_primary_restart() {
     let addr = primary.local_addr();
     let replica = Replica::follow(addr, rdir.path(), replica_config()).unwrap();
     for i in 0..20u64 {
-        users.insert_one(json!({"_id": i, "email": format!("f{i}"), "age": 1})).unwrap();
+        users
+            .insert_one(json!({"_id": i, "email": format!("f{i}"), "age": 1}))
+            .unwrap();
     }
     catch_up(&db, &replica);
     // Network fault: the server goes away while writes continue.
     primary.shutdown();
-    wait_until("the replica to notice the disconnection", || !replica.status().connected);
+    wait_until("the replica to notice the disconnection", || {
+        !replica.status().connected
+    });
     for i in 20..60u64 {
-        users.insert_one(json!({"_id": i, "email": format!("f{i}"), "age": 2})).unwrap();
+        users
+            .insert_one(json!({"_id": i, "email": format!("f{i}"), "age": 2}))
+            .unwrap();
     }
     // Restarted on the same port.
     let primary = Primary::serve(db.clone(), addr, PrimaryConfig::new(SECRET)).unwrap();
@@ -625,7 +770,9 @@ fn replica_reconnects_after_primary_restart() {
     drop(primary);
     drop(replica);
     for i in 60..80u64 {
-        users.insert_one(json!({"_id": i, "email": format!("f{i}"), "age": 3})).unwrap();
+        users
+            .insert_one(json!({"_id": i, "email": format!("f{i}"), "age": 3}))
+            .unwrap();
     }
     let primary = serve(&db);
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
@@ -640,7 +787,10 @@ fn replica_ahead_of_primary_is_refused() {
     let rdir = tempfile::tempdir().unwrap();
     let db = Database::open(pdir.path()).unwrap();
     for i in 0..10 {
-        db.collection("c").unwrap().insert_one(json!({"_id": i})).unwrap();
+        db.collection("c")
+            .unwrap()
+            .insert_one(json!({"_id": i}))
+            .unwrap();
     }
     let primary = serve(&db);
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
@@ -649,11 +799,18 @@ fn replica_ahead_of_primary_is_refused() {
     drop(primary);
     // A different, shorter database served on a new port.
     let small = Database::open(other.path()).unwrap();
-    small.collection("c").unwrap().insert_one(json!({"_id": 1})).unwrap();
+    small
+        .collection("c")
+        .unwrap()
+        .insert_one(json!({"_id": 1}))
+        .unwrap();
     let primary = serve(&small);
     let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
     wait_until("the replica to be refused", || {
-        replica.status().last_error.is_some_and(|e| e.contains("ahead") || e.contains("another database"))
+        replica
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("ahead") || e.contains("another database"))
     });
     assert_eq!(replica.status().applied_lsn, db.last_lsn().unwrap());
 }
@@ -663,11 +820,19 @@ fn bad_configuration_is_a_typed_error() {
     let pdir = tempfile::tempdir().unwrap();
     let db = Database::open(pdir.path()).unwrap();
     assert!(matches!(
-        Primary::serve(db.clone(), "127.0.0.1:0", PrimaryConfig::new(b"short".to_vec())),
+        Primary::serve(
+            db.clone(),
+            "127.0.0.1:0",
+            PrimaryConfig::new(b"short".to_vec())
+        ),
         Err(Error::Replication(_))
     ));
     assert!(matches!(
-        Primary::serve(db.clone(), "127.0.0.1:0", PrimaryConfig::new(SECRET).semi_sync(SemiSync::new(0))),
+        Primary::serve(
+            db.clone(),
+            "127.0.0.1:0",
+            PrimaryConfig::new(SECRET).semi_sync(SemiSync::new(0))
+        ),
         Err(Error::Replication(_))
     ));
     // A plain database directory is not a replica directory.

@@ -141,7 +141,10 @@ fn replica_killed_mid_stream_resumes() {
             match rx.recv_timeout(left) {
                 Ok(v) if v["t"] == "applied" => {
                     let lsn = v["lsn"].as_u64().unwrap();
-                    assert!(lsn >= last_reported, "cycle {cycle}: applied LSN went back from {last_reported} to {lsn}");
+                    assert!(
+                        lsn >= last_reported,
+                        "cycle {cycle}: applied LSN went back from {last_reported} to {lsn}"
+                    );
                     last_reported = lsn;
                 }
                 Ok(_) => {}
@@ -161,10 +164,18 @@ fn replica_killed_mid_stream_resumes() {
         // The killed replica's directory holds a contiguous prefix of the primary's log.
         let off = open_replica_dir(rdir.path()).unwrap();
         let rlog = log_of(&off);
-        assert!(rlog.len() as u64 >= last_reported, "cycle {cycle}: reported LSN {last_reported} but only {} entries survived", rlog.len());
+        assert!(
+            rlog.len() as u64 >= last_reported,
+            "cycle {cycle}: reported LSN {last_reported} but only {} entries survived",
+            rlog.len()
+        );
         let plog = db.read_log_frames(0, usize::MAX).unwrap();
         assert!(rlog.len() <= plog.len());
-        assert_eq!(&plog[..rlog.len()], &rlog[..], "cycle {cycle}: the replica's log is not a prefix of the primary's");
+        assert_eq!(
+            &plog[..rlog.len()],
+            &rlog[..],
+            "cycle {cycle}: the replica's log is not a prefix of the primary's"
+        );
         assert!(off.verify().unwrap().is_ok());
         drop(off);
     }
@@ -195,13 +206,19 @@ fn semi_sync_primary_killed_after_ack_loses_nothing() {
         let left = deadline.saturating_duration_since(Instant::now());
         let v = rx.recv_timeout(left).unwrap_or_else(|e| {
             kill(&mut child);
-            panic!("only {} acknowledgements: {e}; replica {:?}", acked.len(), replica.status())
+            panic!(
+                "only {} acknowledgements: {e}; replica {:?}",
+                acked.len(),
+                replica.status()
+            )
         });
         match v["t"].as_str() {
             Some("ack") => {
                 acked.insert(v["id"].as_u64().unwrap());
             }
-            Some("err") => panic!("a semi-synchronous write failed while the replica was connected: {v}"),
+            Some("err") => {
+                panic!("a semi-synchronous write failed while the replica was connected: {v}")
+            }
             _ => {}
         }
     }
@@ -219,7 +236,12 @@ fn semi_sync_primary_killed_after_ack_loses_nothing() {
             .iter()
             .filter(|id| c.get(json!(id)).unwrap().is_none())
             .collect();
-        assert!(missing.is_empty(), "{when}: {} acknowledged writes missing on the replica, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        assert!(
+            missing.is_empty(),
+            "{when}: {} acknowledged writes missing on the replica, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
     };
     check(&replica.database(), "live replica");
     drop(replica);
@@ -235,5 +257,10 @@ fn semi_sync_primary_killed_after_ack_loses_nothing() {
     let plog = log_of(&pdb);
     assert!(rlog.len() <= plog.len());
     assert_eq!(&plog[..rlog.len()], &rlog[..]);
-    eprintln!("{} acknowledged writes, replica at LSN {}, primary at LSN {}", acked.len(), rlog.len(), plog.len());
+    eprintln!(
+        "{} acknowledged writes, replica at LSN {}, primary at LSN {}",
+        acked.len(),
+        rlog.len(),
+        plog.len()
+    );
 }

@@ -33,12 +33,10 @@ mod primary;
 pub mod protocol;
 mod replica;
 mod semisync;
-pub(crate) mod shim;
 
 use std::time::Duration;
 
-/// A log sequence number.
-pub type Lsn = u64;
+pub use crate::Lsn;
 pub use primary::{Primary, PrimaryHandle, ReplicaInfo};
 pub use replica::{open_replica_dir, Replica, ReplicaStatus};
 

@@ -1,7 +1,7 @@
 //! The primary: serves the change log (and snapshots) to replicas over TCP.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +17,6 @@ use tokio::sync::watch;
 
 use super::protocol::{code, read_message, write_message, Message};
 use super::semisync::AckTracker;
-#[allow(unused_imports)]
-use super::shim::*;
 use super::{auth, unix_ms, Lsn, PrimaryConfig};
 use crate::db::Database;
 use crate::error::{Error, Result};
@@ -439,7 +437,7 @@ async fn step<W: AsyncWrite + Unpin>(
             }
             Ok(())
         }
-        (Err(e), _) if is_truncated(&e) => {
+        (Err(Error::LogTruncated { .. }), _) => {
             let lsn = send_snapshot(shared, id, wr).await?;
             *cursor = lsn;
             Ok(())
@@ -475,15 +473,10 @@ async fn send_snapshot<W: AsyncWrite + Unpin>(
                 .collect::<String>()
         );
         let path = db.path().join(name);
-        let mut file = File::options()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(&path)?;
-        let guard = TempFile(path);
-        let lsn = db.snapshot_to(&mut file)?;
+        let guard = TempFile(path.clone());
+        let lsn = db.snapshot_to(&path)?;
+        let file = File::open(&path)?;
         let size = file.metadata()?.len();
-        file.seek(SeekFrom::Start(0))?;
         Ok((guard, file, lsn, size))
     })
     .await?;

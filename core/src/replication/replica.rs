@@ -19,8 +19,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::layout;
 use super::protocol::{code, read_message, write_message, Message};
-#[allow(unused_imports)]
-use super::shim::*;
 use super::{auth, Lsn, ReplicaConfig};
 use crate::db::{Database, DatabaseOptions};
 use crate::error::{Error, Result};

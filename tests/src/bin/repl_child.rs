@@ -31,7 +31,8 @@ fn main() {
 }
 
 fn replica(addr: &str, dir: &str) {
-    let cfg = ReplicaConfig::new(SECRET).backoff(Duration::from_millis(10), Duration::from_millis(100));
+    let cfg =
+        ReplicaConfig::new(SECRET).backoff(Duration::from_millis(10), Duration::from_millis(100));
     let r = Replica::follow(addr, dir, cfg).expect("follow");
     let mut seen = r.status().applied_lsn;
     emit(&json!({"t": "applied", "lsn": seen}));
@@ -46,11 +47,12 @@ fn replica(addr: &str, dir: &str) {
 
 fn primary(dir: &str, threads: u64) {
     let db = Database::open(dir).expect("open");
+    // Created before serving: in semi-synchronous mode this write would wait for a replica.
+    let c = db.collection("acked").expect("collection");
     let cfg = PrimaryConfig::new(SECRET)
         .heartbeat_interval(Duration::from_millis(100))
         .semi_sync(SemiSync::new(1).timeout(Duration::from_secs(30)));
     let p = Primary::serve(db.clone(), "127.0.0.1:0", cfg).expect("serve");
-    let c = db.collection("acked").expect("collection");
     emit(&json!({"t": "ready", "addr": p.local_addr().to_string()}));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -58,7 +60,9 @@ fn primary(dir: &str, threads: u64) {
             std::thread::spawn(move || {
                 for i in 0.. {
                     let id = t * 1_000_000 + i;
-                    match c.insert_one(json!({"_id": id, "t": t, "pad": "p".repeat((i % 7) as usize * 40)})) {
+                    match c.insert_one(
+                        json!({"_id": id, "t": t, "pad": "p".repeat((i % 7) as usize * 40)}),
+                    ) {
                         Ok(_) => emit(&json!({"t": "ack", "id": id})),
                         Err(e) => emit(&json!({"t": "err", "id": id, "msg": e.to_string()})),
                     }
