@@ -2,7 +2,8 @@
 //! through group commit, beside a plain LMDB commit (heed) of the same bytes.
 //!
 //! `cargo bench -p collection-store --bench write` (`CS_BENCH_SECONDS`, default 5,
-//! sets how long each configuration runs). Prints transactions per second and
+//! sets how long each configuration runs; `CS_BENCH_WRITERS=n` runs only n
+//! writers). Prints transactions per second and
 //! per-transaction latency percentiles.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,6 +130,14 @@ fn run_raw_lmdb() {
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    // `CS_BENCH_WRITERS=64` runs only that writer count (for profiling).
+    if let Some(n) = std::env::var("CS_BENCH_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        run_cs(n, Durability::Immediate, "collection-store Immediate");
         return;
     }
     run_raw_lmdb();
