@@ -1,187 +1,258 @@
-//! Side-by-side benchmarks: collection-store, SQLite (WAL, synchronous=FULL)
-//! and raw LMDB (heed), measured in one run on one machine.
+//! `collection-store-bench`: the benchmark suite (default) and the stress
+//! tester (`stress`).
 //!
-//! `cargo run --release --manifest-path bench/Cargo.toml -- write --seconds 5`
-//!
-//! `write`: single-document durable insert transactions with 1, 8 and 64
-//! concurrent writers (threads). collection-store merges concurrent writers
-//! through group commit; SQLite serialises writers on its write lock (each
-//! writer has its own connection, `busy_timeout` 10 s); raw LMDB is one
-//! writer doing one `put` + commit per transaction (LMDB's default durable
-//! sync, the practical floor of a durable LMDB commit).
+//! ```text
+//! cargo run --release -p collection-store-bench [--features peers] -- \
+//!     [--engines cs,sqlite,sqlite-normal,polodb,lmdb-raw] [--workloads w1,...,w8] \
+//!     [--docs N] [--seconds S] [--out DIR]
+//! cargo run --release -p collection-store-bench -- stress --clients 64 --duration 60s \
+//!     --mix read=70,update=20,insert=5,delete=5 [--collections users,orders]
+//! ```
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use collection_store::{Database, DatabaseOptions, Durability};
-use heed::types::Bytes;
-use serde_json::{json, Value};
+use clap::{Args, Parser, Subcommand};
+use collection_store_bench::engines::{self, ALL_ENGINES};
+use collection_store_bench::stress::{self, config, DurabilityArg, StressConfig};
+use collection_store_bench::suite::{self, SuiteRun};
+use collection_store_bench::workloads::{SuiteConfig, WorkloadId};
 
 #[derive(Parser)]
-#[command(about = "collection-store benchmarks beside SQLite and raw LMDB")]
+#[command(
+    name = "collection-store-bench",
+    about = "collection-store beside SQLite, PoloDB and raw LMDB (benchmark suite), and a stress tester",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    suite: SuiteArgs,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Durable single-document insert transactions at 1, 8 and 64 writers.
-    Write {
-        /// Seconds per configuration.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// Writer counts to run.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 8, 64])]
-        writers: Vec<usize>,
-    },
+    /// Concurrent async clients issuing a mix of operations, then verify().
+    Stress(StressArgs),
 }
 
-fn doc(t: usize, i: u64) -> Value {
-    json!({"_id": format!("{t}-{i}"), "name": format!("user {i}"), "email": format!("u{t}.{i}@example.com"),
-           "age": 18 + i % 63, "city": format!("city{}", i % 50), "tags": ["a", "b"], "score": (i % 1000) as f64 / 10.0})
-}
-
-struct Outcome {
-    txns: usize,
-    elapsed: Duration,
-    lat: Vec<Duration>,
-}
-
-impl Outcome {
-    fn rate(&self) -> f64 {
-        self.txns as f64 / self.elapsed.as_secs_f64()
-    }
-    fn pct(&self, p: f64) -> Duration {
-        if self.lat.is_empty() {
-            return Duration::ZERO;
-        }
-        self.lat[((self.lat.len() - 1) as f64 * p) as usize]
-    }
-}
-
-/// Runs `writers` threads calling `op(thread, i)` until `seconds` pass.
-fn drive<S: Send + 'static>(
-    writers: usize,
+#[derive(Args)]
+struct SuiteArgs {
+    /// Engines (columns), comma-separated. Default: every engine in this build.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(ALL_ENGINES))]
+    engines: Vec<String>,
+    /// Workloads, comma-separated (W1 always runs: it loads the data). Default: all.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    workloads: Vec<WorkloadId>,
+    /// Documents to load (N).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    docs: u64,
+    /// Seconds measured per per-operation workload.
+    #[arg(long, default_value_t = 5.0, value_parser = positive_secs)]
     seconds: f64,
-    mut make: impl FnMut(usize) -> S,
-    op: fn(&mut S, usize, u64),
-) -> Outcome {
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let handles: Vec<_> = (0..writers)
-        .map(|t| {
-            let mut state = make(t);
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut lat = Vec::new();
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let t0 = Instant::now();
-                    op(&mut state, t, i);
-                    lat.push(t0.elapsed());
-                    i += 1;
-                }
-                lat
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    stop.store(true, Ordering::Relaxed);
-    let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    let elapsed = start.elapsed();
-    lat.sort();
-    Outcome { txns: lat.len(), elapsed, lat }
+    /// Warm-up seconds before each read workload.
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative_secs)]
+    warmup: f64,
+    /// Writer counts of W2.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 8, 64],
+          value_parser = clap::value_parser!(usize))]
+    writers: Vec<usize>,
+    /// Documents per W1 transaction.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    batch: u64,
+    /// Updates per W7 transaction.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    updates_per_txn: u64,
+    /// A step still running this many seconds after its planned time is
+    /// reported as "did not finish" and the engine's remaining workloads are skipped.
+    #[arg(long, default_value_t = 120.0, value_parser = positive_secs)]
+    hard_cap: f64,
+    /// Output folder for the report (Markdown, JSON, SVG).
+    #[arg(long, default_value = "bench-report")]
+    out: PathBuf,
+    /// Base name of the report files (default: <date>-suite).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the engines' data directories go (default: the system temp dir;
+    /// it must be a real disk, not tmpfs, for durable figures to mean anything).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
-fn cs_write(dir: &Path, writers: usize, seconds: f64) -> Outcome {
-    let db = Database::open_with(dir, DatabaseOptions::default().durability(Durability::Immediate)).unwrap();
-    let users = db.collection("users").unwrap();
-    let out = drive(writers, seconds, |_| users.clone(), |c, t, i| {
-        c.insert_one(doc(t, i)).unwrap();
-    });
-    assert_eq!(users.count(json!({})).unwrap(), out.txns as u64, "collection-store lost an acknowledged insert");
-    out
+#[derive(Args)]
+struct StressArgs {
+    /// Concurrent clients (tokio tasks).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    clients: u64,
+    /// How long to run (500ms, 10s, 2m, 1h).
+    #[arg(long, default_value = "60s", value_parser = config::parse_duration)]
+    duration: Duration,
+    /// Operation weights: read, update, insert, delete, txn.
+    #[arg(long, default_value = "read=70,update=20,insert=5,delete=5", value_parser = config::parse_mix)]
+    mix: config::Mix,
+    /// Share of operations that are cross-collection transactions, in percent,
+    /// added to the mix unless it names `txn` itself.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=95))]
+    txn_percent: u32,
+    /// Collections (the first holds the transaction counter, transactions
+    /// insert into the last).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["users".to_string(), "orders".to_string()])]
+    collections: Vec<String>,
+    /// Documents per collection before the clients start.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    seed_docs: u64,
+    /// Database directory (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Durability mode of the database.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
+    durability: DurabilityArg,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
 }
 
-fn sqlite_open(path: &Path) -> rusqlite::Connection {
-    let c = rusqlite::Connection::open(path).unwrap();
-    c.pragma_update(None, "journal_mode", "WAL").unwrap();
-    c.pragma_update(None, "synchronous", "FULL").unwrap();
-    c.busy_timeout(Duration::from_secs(10)).unwrap();
-    c
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
-fn sqlite_write(dir: &Path, writers: usize, seconds: f64) -> Outcome {
-    let path = dir.join("bench.sqlite");
-    let c = sqlite_open(&path);
-    c.execute_batch(
-        "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, doc TEXT NOT NULL);",
-    )
-    .unwrap();
-    let out = drive(writers, seconds, |_| sqlite_open(&path), |c, t, i| {
-        let d = doc(t, i);
-        let id = d["_id"].as_str().unwrap_or_default().to_owned();
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-        tx.execute("INSERT INTO users (id, doc) VALUES (?1, ?2)", (id, d.to_string())).unwrap();
-        tx.commit().unwrap();
-    });
-    let n: i64 = c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
-    assert_eq!(n as usize, out.txns, "SQLite lost an acknowledged insert");
-    out
+fn non_negative_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3_600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0 and 3600"
+        )),
+    }
 }
 
-fn lmdb_write(dir: &Path, seconds: f64) -> Outcome {
-    // SAFETY: a fresh directory, opened once in this process.
-    let env = unsafe { heed::EnvOpenOptions::new().map_size(1 << 30).max_dbs(4).open(dir) }.unwrap();
-    let wtxn = env.write_txn().unwrap();
-    let db: heed::Database<'static, Bytes, Bytes> = env
-        .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
-            let db: heed::Database<'_, Bytes, Bytes> = opener.create_database(wtxn, Some("docs"))?;
-            Ok(heed::CommitOrAbort::<_, ()>::Commit(db))
-        })
-        .unwrap()
-        .unwrap_commit();
-    drive(1, seconds, |_| (env.clone(), db), |(env, db), t, i| {
-        let d = doc(t, i);
-        let bytes = serde_json::to_vec(&d).unwrap();
-        let mut w = env.write_txn().unwrap();
-        db.put(&mut w, d["_id"].as_str().unwrap_or_default().as_bytes(), &bytes).unwrap();
-        w.commit().unwrap();
-    })
-}
-
-fn row(engine: &str, writers: usize, o: &Outcome, sqlite: Option<f64>) {
-    let ratio = sqlite.map_or(String::from("-"), |s| format!("{:.2}x", o.rate() / s));
-    println!(
-        "| {engine} | {writers} | {:.0} | {:.0?} | {:.0?} | {ratio} | {} |",
-        o.rate(),
-        o.pct(0.5),
-        o.pct(0.99),
-        o.txns
-    );
-}
-
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     match cli.cmd {
-        Cmd::Write { seconds, writers } => {
-            println!("| engine | writers | durable txn/s | p50 | p99 | vs SQLite FULL | N |");
-            println!("|---|---:|---:|---:|---:|---:|---:|");
-            let dir = tempfile::tempdir().unwrap();
-            let raw = lmdb_write(dir.path(), seconds);
-            row("raw LMDB (heed, 1 put + commit)", 1, &raw, None);
-            for w in writers {
-                let d1 = tempfile::tempdir().unwrap();
-                let s = sqlite_write(d1.path(), w, seconds);
-                row("SQLite WAL synchronous=FULL", w, &s, Some(s.rate()));
-                let d2 = tempfile::tempdir().unwrap();
-                let c = cs_write(d2.path(), w, seconds);
-                row("collection-store (Immediate)", w, &c, Some(s.rate()));
+        Some(Cmd::Stress(a)) => run_stress(a),
+        None => run_suite(cli.suite, command),
+    }
+}
+
+fn run_suite(a: SuiteArgs, args: String) -> ExitCode {
+    let engines = if a.engines.is_empty() {
+        ALL_ENGINES
+            .iter()
+            .filter(|e| engines::is_built(e))
+            .map(|e| e.to_string())
+            .collect()
+    } else {
+        a.engines
+    };
+    let mut workloads = a.workloads;
+    if workloads.is_empty() {
+        workloads = vec![
+            WorkloadId::W1,
+            WorkloadId::W2,
+            WorkloadId::W3,
+            WorkloadId::W4,
+            WorkloadId::W5,
+            WorkloadId::W6,
+            WorkloadId::W7,
+            WorkloadId::W8,
+        ];
+    }
+    if a.writers.contains(&0) || a.writers.iter().any(|w| *w > 4_096) {
+        eprintln!("error: --writers takes counts between 1 and 4096");
+        return ExitCode::from(2);
+    }
+    let features = if cfg!(all(feature = "sqlite", feature = "polodb")) {
+        " --features peers"
+    } else if cfg!(feature = "sqlite") {
+        " --features sqlite"
+    } else if cfg!(feature = "polodb") {
+        " --features polodb"
+    } else {
+        ""
+    };
+    let run = SuiteRun {
+        engines,
+        config: SuiteConfig {
+            docs: a.docs,
+            batch: a.batch as usize,
+            seconds: a.seconds,
+            warmup: a.warmup,
+            writers: a.writers,
+            updates_per_txn: a.updates_per_txn as usize,
+            hard_cap: a.hard_cap,
+            workloads,
+        },
+        out: a.out,
+        name: a.name,
+        data_dir: a.data_dir,
+        command: format!("cargo run --release -p collection-store-bench{features} -- {args}")
+            .trim_end_matches(" -- ")
+            .to_string(),
+    };
+    match suite::run(&run) {
+        Ok((_, true)) => ExitCode::SUCCESS,
+        Ok((_, false)) => {
+            eprintln!("some checks failed or a workload failed: see the report");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_stress(a: StressArgs) -> ExitCode {
+    let mut mix = a.mix;
+    if mix.weight(config::OpKind::Txn) == 0 && a.txn_percent > 0 {
+        let total: u32 = config::OpKind::ALL.iter().map(|k| mix.weight(*k)).sum();
+        let w =
+            (f64::from(total) * f64::from(a.txn_percent) / f64::from(100 - a.txn_percent)).round();
+        mix.set(config::OpKind::Txn, (w as u32).max(1));
+    }
+    let collections: Vec<String> = a
+        .collections
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
+    let cfg = StressConfig {
+        clients: a.clients as usize,
+        duration: a.duration,
+        mix,
+        collections,
+        seed_docs: a.seed_docs,
+        dir: a.dir,
+        durability: a.durability,
+        summary_json: a.summary_json,
+    };
+    match stress::run(&cfg) {
+        Ok(summary) => {
+            print!("{}", stress::render(&summary));
+            if let Some(path) = &cfg.summary_json {
+                let written = serde_json::to_string_pretty(&summary)
+                    .map_err(|e| e.to_string())
+                    .and_then(|j| std::fs::write(path, j).map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
             }
+            if summary.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }
