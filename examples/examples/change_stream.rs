@@ -30,7 +30,10 @@ fn main() -> collection_store::Result<()> {
             for i in 0..6 {
                 orders.insert_one(json!({"item": format!("item {i}"), "total": 40 * i}))?;
             }
-            orders.update_many(json!({"total": {"$lt": 100}}), json!({"$set": {"small": true}}))?;
+            orders.update_many(
+                json!({"total": {"$lt": 100}}),
+                json!({"$set": {"small": true}}),
+            )?;
             Ok(())
         })
     };
@@ -51,7 +54,9 @@ fn main() -> collection_store::Result<()> {
 
     // The consumer sees everything since its last acknowledgement, including
     // earlier runs' changes it did not acknowledge.
-    let mut changes = mailer.changes()?.operations([OpKind::Insert, OpKind::Update]);
+    let mut changes = mailer
+        .changes()?
+        .operations([OpKind::Insert, OpKind::Update]);
     let mut handled = 0;
     while let Some(ev) = changes.next_timeout(Duration::from_millis(200))? {
         println!(

@@ -810,7 +810,10 @@ fn follow_and_compare(db: &Database, shadow: &Database) -> Check {
             .map_err(db_err("apply log"))?;
     }
     let followed = shadow.last_lsn().map_err(db_err("follower lsn"))?;
-    ensure!(followed == last, "follower at LSN {followed}, database at {last}");
+    ensure!(
+        followed == last,
+        "follower at LSN {followed}, database at {last}"
+    );
     let names = db.list_collections().map_err(db_err("collections"))?;
     let shadow_names = shadow.list_collections().map_err(db_err("collections"))?;
     ensure!(
@@ -820,9 +823,8 @@ fn follow_and_compare(db: &Database, shadow: &Database) -> Check {
     for name in &names {
         let a = db.collection(name).map_err(db_err("collection"))?;
         let b = shadow.collection(name).map_err(db_err("collection"))?;
-        let docs = |c: &collection_store::Collection| {
-            c.find(json!({})).to_vec().map_err(db_err("scan"))
-        };
+        let docs =
+            |c: &collection_store::Collection| c.find(json!({})).to_vec().map_err(db_err("scan"));
         let (da, db_) = (docs(&a)?, docs(&b)?);
         ensure!(
             da == db_,
