@@ -22,10 +22,20 @@ use read::Target;
 ///
 /// Only definitions read in committed snapshots are cached: catalog versions
 /// of committed states are unique (one writer at a time, across processes),
-/// while an uncommitted transaction's version may later be reused.
+/// while an uncommitted transaction's version may later be reused. A
+/// committed snapshot is identified by its LMDB transaction id, so repeated
+/// reads of an unchanged database do not even read the version.
 #[derive(Default)]
 pub struct TargetCache {
-    map: Mutex<HashMap<String, (u64, Arc<Target>)>>,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    map: HashMap<String, (u64, Arc<Target>)>,
+    /// The catalog version seen in the committed snapshot with this LMDB
+    /// transaction id: later reads of the same snapshot skip reading it.
+    snapshot: Option<(usize, u64)>,
 }
 
 impl TargetCache {
@@ -37,10 +47,24 @@ impl TargetCache {
         name: &str,
         committed: bool,
     ) -> Result<Option<Arc<Target>>> {
-        let version = catalog::version(store, txn)?;
-        if let Some((v, t)) = self.lock().get(name) {
-            if *v == version {
-                return Ok(Some(t.clone()));
+        let txn_id = txn.id();
+        let known = match self.lock().snapshot {
+            Some((id, v)) if committed && id == txn_id => Some(v),
+            _ => None,
+        };
+        let version = match known {
+            Some(v) => v,
+            None => catalog::version(store, txn)?,
+        };
+        {
+            let mut st = self.lock();
+            if committed {
+                st.snapshot = Some((txn_id, version));
+            }
+            if let Some((v, t)) = st.map.get(name) {
+                if *v == version {
+                    return Ok(Some(t.clone()));
+                }
             }
         }
         let Some(meta) = catalog::load(store, txn, name)? else {
@@ -48,17 +72,17 @@ impl TargetCache {
         };
         let target = Arc::new(Target::new(meta)?);
         if committed {
-            let mut map = self.lock();
-            if map.len() > 4096 {
-                map.clear();
+            let mut st = self.lock();
+            if st.map.len() > 4096 {
+                st.map.clear();
             }
-            map.insert(name.to_owned(), (version, target.clone()));
+            st.map.insert(name.to_owned(), (version, target.clone()));
         }
         Ok(Some(target))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Arc<Target>)>> {
-        self.map
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
