@@ -81,24 +81,30 @@ pub fn run(run: &SuiteRun) -> Result<(Report, bool), String> {
         ok: !matches!(machine.filesystem.as_str(), "tmpfs" | "ramfs"),
         detail: machine.filesystem.clone(),
     });
-    let mut infos = Vec::new();
-    for id in &run.engines {
-        let id: &'static str = ALL_ENGINES
-            .iter()
-            .copied()
-            .find(|e| e == id)
-            .unwrap_or("cs");
+    let ids: Vec<&'static str> = run
+        .engines
+        .iter()
+        .filter_map(|id| ALL_ENGINES.iter().copied().find(|e| e == id))
+        .collect();
+    let infos: Vec<EngineInfo> = ids
+        .iter()
+        .map(|id| EngineInfo {
+            id: (*id).into(),
+            label: engines::label(id).into(),
+            durability: engines::durability(id),
+        })
+        .collect();
+    // PoloDB runs last: its W5 query scans and sorts the whole collection and
+    // cannot be interrupted, so if it overruns the hard cap it is left behind
+    // while the report is written, without disturbing another engine.
+    let mut order = ids.clone();
+    order.sort_by_key(|id| *id == "polodb");
+    for id in order {
         let dir = root.path().join(id);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             return Err(format!("cannot create {}: {e}", dir.display()));
         }
         workloads::log(&format!("== {} ({id}) ==", engines::label(id)));
-        let durability = engines::durability(id);
-        infos.push(EngineInfo {
-            id: id.into(),
-            label: engines::label(id).into(),
-            durability,
-        });
         let r = workloads::run_engine(id, &dir, &run.config, scan_expected);
         measurements.extend(r.measurements);
         checks.extend(r.checks);
@@ -106,19 +112,19 @@ pub fn run(run: &SuiteRun) -> Result<(Report, bool), String> {
         // worker left behind may still hold the directory).
         let _ = std::fs::remove_dir_all(&dir);
     }
-    // Durable engines really sync: their lone-writer commit cannot be much
-    // faster than the disk's cheapest durable write.
-    let floor = machine.fsync_p50_us;
+    // Durable engines really sync: a lone writer's commit cannot be much faster
+    // than the disk's cheapest durable write, measured just before it.
     for e in ["cs", "sqlite", "polodb", "lmdb-raw"] {
-        let p50 = measurements
+        let w = measurements
             .iter()
-            .find(|m| m.engine == e && m.workload == "W2/1")
-            .and_then(|m| m.p50_us);
-        if let Some(p50) = p50 {
+            .find(|m| m.engine == e && m.workload == "W2/1");
+        if let Some((p50, floor)) = w.and_then(|m| Some((m.p50_us?, m.disk_sync_p50_us?))) {
             checks.push(Check {
                 engine: e.into(),
-                what: "W2/1 commit p50 is at least 0.3× the disk's fdatasync p50 (commits reach the disk)".into(),
-                ok: floor <= 0.0 || p50 >= 0.3 * floor,
+                what: "W2/1 commit p50 is at least 0.3× the disk's fdatasync p50 measured just \
+                       before (commits reach the disk)"
+                    .into(),
+                ok: p50 >= 0.3 * floor,
                 detail: format!("commit p50 {p50:.0} µs, fdatasync p50 {floor:.0} µs"),
             });
         }

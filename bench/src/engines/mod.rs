@@ -184,6 +184,13 @@ pub trait Engine: Send + Sync {
         None
     }
 
+    /// True when a range query with a sort walks the whole collection instead
+    /// of an index (PoloDB). W5 then runs as the engine's last step, so that a
+    /// query that overruns its cap delays nothing else.
+    fn range_scans_collection(&self) -> bool {
+        false
+    }
+
     /// Bytes the data occupies on disk (after a checkpoint where the engine
     /// has one).
     fn disk_bytes(&self) -> EResult<u64>;

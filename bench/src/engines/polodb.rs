@@ -143,6 +143,10 @@ impl Engine for PoloEngine {
         Ok(Box::new(PoloWriter(self.db.collection::<User>("users"))))
     }
 
+    fn range_scans_collection(&self) -> bool {
+        true
+    }
+
     fn disk_bytes(&self) -> EResult<u64> {
         super::dir_bytes(&self.dir)
     }

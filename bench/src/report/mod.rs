@@ -53,6 +53,9 @@ pub struct Measurement {
     pub note: Option<String>,
     /// Supporting facts (JSON only).
     pub detail: Option<String>,
+    /// For W2/1: the disk's 4 KiB overwrite + fdatasync p50 measured just
+    /// before, µs (a durable commit cannot be much faster).
+    pub disk_sync_p50_us: Option<f64>,
 }
 
 impl Measurement {
@@ -71,6 +74,7 @@ impl Measurement {
             errors: 0,
             note: Some(note),
             detail: None,
+            disk_sync_p50_us: None,
         }
     }
 }
