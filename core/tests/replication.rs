@@ -694,7 +694,7 @@ fn malformed_frames_are_refused_without_panic() {
             .await
             .unwrap();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        s.write_all(&[9, 0, 0, 0, 0x10, 1]).await.unwrap(); // truncated Follow
+        s.write_all(&[2, 0, 0, 0, 0x10, 1]).await.unwrap(); // Follow without its fields
         let mut buf = Vec::new();
         let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
             .await
@@ -813,6 +813,119 @@ fn replica_ahead_of_primary_is_refused() {
             .is_some_and(|e| e.contains("ahead") || e.contains("another database"))
     });
     assert_eq!(replica.status().applied_lsn, db.last_lsn().unwrap());
+    drop(replica);
+    drop(primary);
+    // A different database with a longer log: same positions, different history.
+    for i in 0..30 {
+        small
+            .collection("d")
+            .unwrap()
+            .insert_one(json!({"_id": i, "other": true}))
+            .unwrap();
+    }
+    assert!(small.last_lsn().unwrap() > db.last_lsn().unwrap());
+    let primary = serve(&small);
+    let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
+    wait_until("the diverged replica to be refused", || {
+        replica
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("diverged"))
+    });
+    assert_eq!(replica.status().applied_lsn, db.last_lsn().unwrap());
+    assert!(replica
+        .database()
+        .list_collections()
+        .unwrap()
+        .iter()
+        .all(|c| c != "d"));
+    drop(primary);
+}
+
+#[test]
+fn corrupt_snapshot_is_discarded() {
+    let rdir = tempfile::tempdir().unwrap();
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = fake.local_addr().unwrap();
+    fake.set_nonblocking(true).unwrap();
+    // A primary that knows the secret but sends snapshots that do not verify.
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(fake).unwrap();
+            let bad: Vec<Vec<Message>> = vec![
+                // Wrong checksum over an empty file.
+                vec![
+                    Message::SnapshotBegin { lsn: 5, size: 0 },
+                    Message::SnapshotEnd { sha256: [0; 32] },
+                ],
+                // A chunk that is not zstd.
+                vec![
+                    Message::SnapshotBegin { lsn: 5, size: 10 },
+                    Message::SnapshotChunk {
+                        raw_len: 10,
+                        data: vec![1, 2, 3],
+                    },
+                ],
+                // More bytes than announced.
+                vec![
+                    Message::SnapshotBegin { lsn: 5, size: 1 },
+                    Message::SnapshotChunk {
+                        raw_len: 10,
+                        data: vec![1, 2, 3],
+                    },
+                ],
+            ];
+            let mut errors = Vec::new();
+            for msgs in bad {
+                let (mut s, _) = listener.accept().await.unwrap();
+                collection_store::replication::auth::server_handshake(&mut s, SECRET, 5)
+                    .await
+                    .unwrap();
+                let follow = protocol::read_message(&mut s).await.unwrap();
+                assert!(
+                    matches!(follow, Message::Follow { after: 0, .. }),
+                    "{follow:?}"
+                );
+                for m in &msgs {
+                    protocol::write_message(&mut s, m).await.unwrap();
+                }
+                // The replica hangs up.
+                let mut buf = [0u8; 64];
+                use tokio::io::AsyncReadExt;
+                loop {
+                    match tokio::time::timeout(WAIT, s.read(&mut buf)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => break,
+                        Ok(Ok(_)) => continue,
+                        Err(_) => panic!("the replica kept a bad snapshot's connection open"),
+                    }
+                }
+                errors.push(());
+            }
+            errors.len()
+        })
+    });
+    let replica = Replica::follow(addr, rdir.path(), replica_config()).unwrap();
+    assert_eq!(server.join().unwrap(), 3);
+    wait_until("the replica to report the bad snapshot", || {
+        replica
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("snapshot"))
+    });
+    let st = replica.status();
+    assert_eq!(st.applied_lsn, 0);
+    assert_eq!(st.snapshots_installed, 0);
+    drop(replica);
+    // The replica directory still opens on its (empty) generation.
+    assert_eq!(
+        open_replica_dir(rdir.path()).unwrap().last_lsn().unwrap(),
+        0
+    );
+    assert!(!rdir.path().join("gen-000002").exists());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::protocol::{code, read_message, write_message, Message};
+use super::protocol::{code, frame_crc, read_message, write_message, Message};
 use super::semisync::AckTracker;
 use super::{auth, unix_ms, Lsn, PrimaryConfig};
 use crate::db::Database;
@@ -283,14 +283,14 @@ async fn session(
         auth::server_handshake(&mut stream, &cfg.secret, last),
     )
     .await?;
-    let after = match with_timeout(
+    let (after, crc) = match with_timeout(
         handshake_limit,
         "waiting for Follow",
         read_message(&mut stream),
     )
     .await?
     {
-        Message::Follow { after } => after,
+        Message::Follow { after, crc } => (after, crc),
         other => {
             let msg = format!("expected Follow, received {}", other.name());
             let _ = write_message(
@@ -305,7 +305,40 @@ async fn session(
         }
     };
     let db = shared.db.clone();
-    let last = blocking(move || db.last_lsn()).await?;
+    let (last, ours) = blocking(move || {
+        let last = db.last_lsn()?;
+        // The primary's frame at the replica's position, when still retained.
+        let ours = match after {
+            0 => None,
+            a if a > last => None,
+            a => match db.read_log_frames(a - 1, 1) {
+                Ok(f) => f
+                    .first()
+                    .filter(|(l, _)| *l == a)
+                    .map(|(_, f)| frame_crc(f)),
+                Err(Error::LogTruncated { .. }) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        Ok((last, ours))
+    })
+    .await?;
+    if ours.is_some_and(|ours| ours != crc) {
+        let msg = format!(
+            "the replica's log entry {after} differs from this primary's: its history diverged \
+             (it followed another database, or this primary was restored from an older copy); \
+             rebuild the replica from an empty directory"
+        );
+        let _ = write_message(
+            &mut stream,
+            &Message::Error {
+                code: code::POSITION,
+                message: msg.clone(),
+            },
+        )
+        .await;
+        return Err(Error::Replication(msg));
+    }
     if after > last {
         let msg = format!(
             "the replica has applied up to LSN {after} but this primary's log ends at LSN {last}: \

@@ -88,10 +88,15 @@ pub enum Message {
         /// A message for a person.
         message: String,
     },
-    /// Type 0x10, replica → primary: stream every entry with an LSN above `after`.
+    /// Type 0x10, replica → primary: stream every entry with an LSN above `after`;
+    /// `after u64 | crc u32`, where `crc` is the CRC-32C field of the replica's
+    /// frame at `after` (0 when `after` is 0), so the primary can tell a replica
+    /// whose history diverged from its own.
     Follow {
         /// The replica's last applied LSN.
         after: Lsn,
+        /// The checksum field (bytes 2..6) of the replica's log frame at `after`.
+        crc: u32,
     },
     /// Type 0x11, primary → replica: `primary_last u64 | time_ms u64 | count u32 |
     /// count × (lsn u64 | len u32 | frame bytes)`: contiguous log entries as stored
@@ -208,7 +213,10 @@ impl Message {
                 }
                 out.extend_from_slice(&message.as_bytes()[..end]);
             }
-            Message::Follow { after } => out.extend_from_slice(&after.to_le_bytes()),
+            Message::Follow { after, crc } => {
+                out.extend_from_slice(&after.to_le_bytes());
+                out.extend_from_slice(&crc.to_le_bytes());
+            }
             Message::Entries {
                 primary_last,
                 time_ms,
@@ -287,7 +295,10 @@ impl Message {
                     message: String::from_utf8_lossy(rest).into_owned(),
                 }
             }
-            0x10 => Message::Follow { after: r.u64()? },
+            0x10 => Message::Follow {
+                after: r.u64()?,
+                crc: r.u32()?,
+            },
             0x11 => {
                 let primary_last = r.u64()?;
                 let time_ms = r.u64()?;
@@ -356,6 +367,15 @@ impl Message {
             )));
         }
         Ok(msg)
+    }
+}
+
+/// The CRC-32C field of a stored log frame (bytes 2..6, see the change-log
+/// entry format), or 0 for a frame too short to have one.
+pub fn frame_crc(frame: &[u8]) -> u32 {
+    match frame.get(2..6) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0,
     }
 }
 
@@ -483,7 +503,7 @@ mod tests {
                 code: code::UNAUTHORIZED,
                 message: "no".into(),
             },
-            Message::Follow { after: 9 },
+            Message::Follow { after: 9, crc: 3 },
             Message::Entries {
                 primary_last: 12,
                 time_ms: 99,

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::layout;
-use super::protocol::{code, read_message, write_message, Message};
+use super::protocol::{self, code, read_message, write_message, Message};
 use super::{auth, Lsn, ReplicaConfig};
 use crate::db::{Database, DatabaseOptions};
 use crate::error::{Error, Result};
@@ -370,7 +370,19 @@ async fn connection(
     .await?;
     *backoff = cfg.backoff_initial;
     let db = shared.db.read().clone();
-    let applied = blocking(move || db.last_lsn()).await?;
+    let (applied, crc) = blocking(move || {
+        let applied = db.last_lsn()?;
+        let crc = if applied == 0 {
+            0
+        } else {
+            match db.read_log_frames(applied - 1, 1)?.first() {
+                Some((lsn, frame)) if *lsn == applied => protocol::frame_crc(frame),
+                _ => 0,
+            }
+        };
+        Ok((applied, crc))
+    })
+    .await?;
     notify(shared, |s| {
         s.connected = true;
         s.last_error = None;
@@ -378,7 +390,14 @@ async fn connection(
         s.saw_primary(primary_last);
     });
     tracing::info!(primary = %shared.primary, applied, primary_last, "replica connected");
-    write_message(&mut stream, &Message::Follow { after: applied }).await?;
+    write_message(
+        &mut stream,
+        &Message::Follow {
+            after: applied,
+            crc,
+        },
+    )
+    .await?;
 
     let (rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Result<Message>>(16);
