@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::protocol::{code, frame_crc, read_message, write_message, Message};
 use super::semisync::AckTracker;
-use super::{auth, unix_ms, Lsn, PrimaryConfig};
+use super::{auth, telemetry, unix_ms, Lsn, PrimaryConfig};
 use crate::db::Database;
 use crate::error::{Error, Result};
 
@@ -47,6 +47,8 @@ pub struct ReplicaInfo {
 
 struct Shared {
     db: Database,
+    /// The listening address, as text (a metrics label).
+    addr: String,
     config: PrimaryConfig,
     tracker: Arc<AckTracker>,
     auth_failures: AtomicU64,
@@ -99,6 +101,7 @@ impl Primary {
         let tracker = Arc::new(AckTracker::default());
         let shared = Arc::new(Shared {
             db: db.clone(),
+            addr: local_addr.to_string(),
             config: config.clone(),
             tracker: tracker.clone(),
             auth_failures: AtomicU64::new(0),
@@ -216,6 +219,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
                             match &e {
                                 Error::Unauthorized(_) => {
                                     sh.auth_failures.fetch_add(1, Ordering::Relaxed);
+                                    telemetry::primary_auth_failure(&sh.addr);
                                     tracing::warn!(%peer, error = %e, "replication peer refused");
                                 }
                                 _ => tracing::info!(%peer, error = %e, "replica connection ended"),
@@ -356,23 +360,29 @@ async fn session(
     }
     let k = cfg.semi_sync.map(|s| s.replicas).unwrap_or(usize::MAX);
     let id = shared.tracker.register(peer, after);
-    struct Unregister<'a>(&'a AckTracker, u64);
+    telemetry::primary_replicas(&shared.addr, shared.tracker.sessions().len());
+    struct Unregister<'a>(&'a Shared, u64);
     impl Drop for Unregister<'_> {
         fn drop(&mut self) {
-            self.0.unregister(self.1);
+            self.0.tracker.unregister(self.1);
+            telemetry::primary_replicas(&self.0.addr, self.0.tracker.sessions().len());
         }
     }
-    let _unregister = Unregister(&shared.tracker, id);
+    let _unregister = Unregister(&shared, id);
     tracing::info!(%peer, after, "replica connected");
 
     let (mut rd, mut wr) = stream.into_split();
     // Acknowledgements arrive on their own task; it ends on EOF, error or idleness.
     let tracker = shared.tracker.clone();
     let idle = cfg.idle_timeout;
+    let (addr, peer_name) = (shared.addr.clone(), peer.to_string());
     let mut acks = tokio::spawn(async move {
         loop {
             match with_timeout(idle, "waiting for the replica", read_message(&mut rd)).await? {
-                Message::Ack { applied } => tracker.ack(id, applied, k),
+                Message::Ack { applied } => {
+                    tracker.ack(id, applied, k);
+                    telemetry::primary_ack(&addr, &peer_name, applied);
+                }
                 Message::Error { message, .. } => {
                     return Err::<(), Error>(Error::Replication(format!(
                         "the replica reported: {message}"

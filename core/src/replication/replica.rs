@@ -19,6 +19,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::layout;
 use super::protocol::{self, code, read_message, write_message, Message};
+#[cfg(feature = "metrics")]
+use super::telemetry;
 use super::{auth, Lsn, ReplicaConfig};
 use crate::db::{Database, DatabaseOptions};
 use crate::error::{Error, Result};
@@ -186,22 +188,7 @@ impl Replica {
 
     /// Replication state and lag.
     pub fn status(&self) -> ReplicaStatus {
-        let s = self.shared.status.lock();
-        ReplicaStatus {
-            applied_lsn: s.applied,
-            primary_lsn: s.primary,
-            lag_entries: s.primary.saturating_sub(s.applied),
-            lag_ms: s
-                .pending
-                .front()
-                .map(|(_, t)| t.elapsed().as_millis() as u64)
-                .unwrap_or(0),
-            bytes_received: self.shared.bytes.load(Ordering::Relaxed),
-            connected: s.connected,
-            reconnects: s.reconnects,
-            snapshots_installed: s.snapshots,
-            last_error: s.last_error.clone(),
-        }
+        status_of(&self.shared, &self.shared.status.lock())
     }
 
     /// Blocks until the replica has applied `lsn` (returns the applied LSN), or
@@ -256,8 +243,30 @@ impl Drop for Replica {
     }
 }
 
+fn status_of(shared: &Shared, s: &StatusInner) -> ReplicaStatus {
+    ReplicaStatus {
+        applied_lsn: s.applied,
+        primary_lsn: s.primary,
+        lag_entries: s.primary.saturating_sub(s.applied),
+        lag_ms: s
+            .pending
+            .front()
+            .map(|(_, t)| t.elapsed().as_millis() as u64)
+            .unwrap_or(0),
+        bytes_received: shared.bytes.load(Ordering::Relaxed),
+        connected: s.connected,
+        reconnects: s.reconnects,
+        snapshots_installed: s.snapshots,
+        last_error: s.last_error.clone(),
+    }
+}
+
 fn notify(shared: &Shared, f: impl FnOnce(&mut StatusInner)) {
-    f(&mut shared.status.lock());
+    let mut s = shared.status.lock();
+    f(&mut s);
+    #[cfg(feature = "metrics")]
+    telemetry::replica(&shared.primary, &status_of(shared, &s));
+    drop(s);
     shared.changed.notify_all();
 }
 
