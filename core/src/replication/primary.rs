@@ -499,6 +499,27 @@ async fn step<W: AsyncWrite + Unpin>(
     }
 }
 
+/// Awaits a blocking task, sending a heartbeat every `interval` meanwhile.
+async fn keep_alive<W: AsyncWrite + Unpin, T>(
+    wr: &mut W,
+    interval: Duration,
+    db: Database,
+    mut task: tokio::task::JoinHandle<Result<T>>,
+) -> Result<T> {
+    loop {
+        tokio::select! {
+            r = &mut task => {
+                return r.map_err(|e| Error::Replication(format!("background task failed: {e}")))?;
+            }
+            _ = tokio::time::sleep(interval) => {
+                let db = db.clone();
+                let last_lsn = blocking(move || db.last_lsn()).await?;
+                write_message(wr, &Message::Heartbeat { last_lsn, time_ms: unix_ms() }).await?;
+            }
+        }
+    }
+}
+
 /// Streams a compacting copy of the database; returns the LSN it contains.
 async fn send_snapshot<W: AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
@@ -507,7 +528,8 @@ async fn send_snapshot<W: AsyncWrite + Unpin>(
 ) -> Result<Lsn> {
     let started = Instant::now();
     let db = shared.db.clone();
-    let (guard, file, lsn, size) = blocking(move || {
+    let last = shared.db.clone();
+    let copy = tokio::task::spawn_blocking(move || {
         let name = format!(
             ".replication-snapshot-{}.tmp",
             auth::nonce()?[..8]
@@ -521,8 +543,10 @@ async fn send_snapshot<W: AsyncWrite + Unpin>(
         let file = File::open(&path)?;
         let size = file.metadata()?.len();
         Ok((guard, file, lsn, size))
-    })
-    .await?;
+    });
+    // Copying a large database takes a while: keep the replica's idle timer fed.
+    let (guard, file, lsn, size) =
+        keep_alive(wr, shared.config.heartbeat_interval, last, copy).await?;
     tracing::info!(
         lsn,
         size,

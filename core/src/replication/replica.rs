@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -481,7 +481,7 @@ async fn connection(
                 write_message(&mut wr, &Message::Ack { applied }).await?;
             }
             Message::SnapshotBegin { lsn, size } => {
-                let applied = receive_snapshot(shared, &mut rx, lsn, size).await?;
+                let applied = receive_snapshot(shared, &mut rx, &mut wr, lsn, size).await?;
                 notify(shared, |s| {
                     s.snapshots += 1;
                     s.applied(applied);
@@ -507,12 +507,16 @@ async fn connection(
 }
 
 /// Downloads, verifies and installs a snapshot; returns its LSN.
-async fn receive_snapshot(
+async fn receive_snapshot<W: AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     rx: &mut mpsc::Receiver<Result<Message>>,
+    wr: &mut W,
     lsn: Lsn,
     size: u64,
 ) -> Result<Lsn> {
+    // Acknowledgements of the old position keep the primary's idle timer fed
+    // while the snapshot downloads and installs.
+    let old = shared.status.lock().applied;
     tracing::info!(lsn, size, "receiving a snapshot from the primary");
     let incoming = shared.dir.join(layout::INCOMING);
     let inc = incoming.clone();
@@ -558,6 +562,7 @@ async fn receive_snapshot(
                     })
                     .await?,
                 );
+                write_message(wr, &Message::Ack { applied: old }).await?;
             }
             Message::SnapshotEnd { sha256 } => break sha256,
             Message::Error { code, message } => return Err(peer_error(code, message)),
@@ -580,7 +585,18 @@ async fn receive_snapshot(
         )));
     }
     let sh = shared.clone();
-    blocking(move || install(&sh, file, &incoming, lsn)).await
+    let mut task = tokio::task::spawn_blocking(move || install(&sh, file, &incoming, lsn));
+    let interval = (shared.config.idle_timeout / 4).max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            r = &mut task => {
+                return r.map_err(|e| Error::Replication(format!("background task failed: {e}")))?;
+            }
+            _ = tokio::time::sleep(interval) => {
+                write_message(wr, &Message::Ack { applied: old }).await?;
+            }
+        }
+    }
 }
 
 /// Moves a downloaded snapshot into the next generation, checks it, and makes it live.
