@@ -9,7 +9,7 @@
 //! | `tests/group_commit.rs` | in-process group commit: mixed good/failing statements, commits shared, acknowledged order, durability modes, map growth mid-batch, no deadlock with explicit transactions | `mp_child` (kill test) |
 //! | `tests/map_growth.rs` | a live iterator plus a map growth does not stall other readers | — |
 //! | `tests/map_growth_readers.rs` | map growth is not starved by a steady stream of short reads from other threads | — |
-//! | `tests/replication_processes.rs` | a replica process SIGKILLed mid-stream resumes without gaps or duplicates; a semi-synchronous primary process SIGKILLed right after acknowledging loses no acknowledged write | `repl_child` |
+//! | `tests/replication_processes.rs` | a replica process SIGKILLed mid-stream (and inside snapshot bootstraps) resumes without gaps or duplicates; a semi-synchronous primary process SIGKILLed right after acknowledging loses no acknowledged write | `repl_child` |
 //!
 //! Environment variables: `CS_CRASH_CYCLES` (kill cycles of the crash test, default 100),
 //! `CS_CRASH_SEED` (its random seed), `CS_CRASH_DIR` (database directory to use and keep).
