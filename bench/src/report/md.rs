@@ -78,7 +78,19 @@ fn verdict(report: &Report, workload: &str, higher_is_better: bool) -> String {
             }
         });
     let Some((peer, v)) = best else {
-        return "–".into();
+        let dnf: Vec<&str> = DURABLE_PEERS
+            .iter()
+            .filter(|e| {
+                report
+                    .get(workload, e)
+                    .is_some_and(|m| m.status == Status::DidNotFinish)
+            })
+            .map(|e| label(e))
+            .collect();
+        if dnf.is_empty() {
+            return "–".into();
+        }
+        return format!("collection-store ({} did not finish)", dnf.join(", "));
     };
     let (win, factor) = if higher_is_better {
         (cs >= v, if cs >= v { cs / v } else { v / cs })

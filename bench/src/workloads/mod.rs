@@ -263,8 +263,8 @@ fn watch(id: &str, cfg: &SuiteConfig, rx: &Receiver<Event>, out: &mut EngineResu
                         id,
                         Status::DidNotFinish,
                         format!(
-                            "did not finish in {secs:.0} s (hard cap); the engine's remaining \
-                             workloads were not run"
+                            "did not finish within {secs:.0} s (its planned time plus the hard \
+                             cap); nothing was measured on this engine after it"
                         ),
                     );
                     m.seconds = secs;
