@@ -17,7 +17,8 @@ use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::protocol::{
-    code, read_message, write_message, Message, MAC_LEN, NONCE_LEN, PROTOCOL_VERSION,
+    code, read_message_max, write_message, Message, MAC_LEN, MAX_SMALL_FRAME, NONCE_LEN,
+    PROTOCOL_VERSION,
 };
 use super::Lsn;
 use crate::error::{Error, Result};
@@ -98,7 +99,7 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    let (version, nonce_p, proof) = match read_message(s).await? {
+    let (version, nonce_p, proof) = match read_message_max(s, MAX_SMALL_FRAME).await? {
         Message::Challenge {
             version,
             nonce,
@@ -126,7 +127,7 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let proof = tag(secret, REPLICA_LABEL, &nonce_r, &nonce_p)?;
     write_message(s, &Message::Proof { proof }).await?;
-    match read_message(s).await? {
+    match read_message_max(s, MAX_SMALL_FRAME).await? {
         Message::AuthOk { last_lsn } => Ok(last_lsn),
         other => Err(unexpected(&other, "AuthOk", "primary")),
     }
@@ -139,7 +140,7 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     secret: &[u8],
     last_lsn: Lsn,
 ) -> Result<()> {
-    let (version, nonce_r) = match read_message(s).await? {
+    let (version, nonce_r) = match read_message_max(s, MAX_SMALL_FRAME).await? {
         Message::Hello { version, nonce } => (version, nonce),
         other => {
             let e = unexpected(&other, "Hello", "replica");
@@ -179,7 +180,7 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    let proof = match read_message(s).await? {
+    let proof = match read_message_max(s, MAX_SMALL_FRAME).await? {
         Message::Proof { proof } => proof,
         other => return Err(unexpected(&other, "Proof", "replica")),
     };

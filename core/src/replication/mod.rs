@@ -249,6 +249,12 @@ impl ReplicaConfig {
         self
     }
 
+    /// Sets the limit on one connection attempt and handshake.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Whether to verify downloaded snapshots.
     pub fn verify_snapshot(mut self, verify: bool) -> Self {
         self.verify_snapshot = verify;

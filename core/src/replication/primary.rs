@@ -15,7 +15,7 @@ use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::protocol::{code, frame_crc, read_message, write_message, Message};
+use super::protocol::{code, frame_crc, read_message_max, write_message, Message, MAX_SMALL_FRAME};
 use super::semisync::AckTracker;
 use super::{auth, telemetry, unix_ms, Lsn, PrimaryConfig};
 use crate::db::Database;
@@ -290,7 +290,7 @@ async fn session(
     let (after, crc) = match with_timeout(
         handshake_limit,
         "waiting for Follow",
-        read_message(&mut stream),
+        read_message_max(&mut stream, MAX_SMALL_FRAME),
     )
     .await?
     {
@@ -378,7 +378,13 @@ async fn session(
     let (addr, peer_name) = (shared.addr.clone(), peer.to_string());
     let mut acks = tokio::spawn(async move {
         loop {
-            match with_timeout(idle, "waiting for the replica", read_message(&mut rd)).await? {
+            match with_timeout(
+                idle,
+                "waiting for the replica",
+                read_message_max(&mut rd, MAX_SMALL_FRAME),
+            )
+            .await?
+            {
                 Message::Ack { applied } => {
                     tracker.ack(id, applied, k);
                     telemetry::primary_ack(&addr, &peer_name, applied);

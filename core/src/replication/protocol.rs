@@ -452,13 +452,27 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads one message. A clean end of stream before the first byte of a frame
-/// is reported as an `UnexpectedEof` I/O error.
+/// Largest frame accepted from a peer that has not authenticated yet, and from
+/// a replica (which only sends small messages): 8 KiB.
+pub const MAX_SMALL_FRAME: usize = 8 << 10;
+
+/// Reads one message of at most [`MAX_FRAME`] bytes. A clean end of stream
+/// before the first byte of a frame is reported as an `UnexpectedEof` I/O error.
 pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Message> {
+    read_message_max(r, MAX_FRAME).await
+}
+
+/// Reads one message of at most `max` bytes (type byte and payload).
+pub async fn read_message_max<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Message> {
     let mut head = [0u8; 4];
     r.read_exact(&mut head).await?;
     let len = u32::from_le_bytes(head) as usize;
     check_len(len)?;
+    if len > max {
+        return Err(Error::Protocol(format!(
+            "frame of {len} bytes exceeds the {max}-byte limit for this stage of the connection"
+        )));
+    }
     let mut ty = [0u8; 1];
     r.read_exact(&mut ty).await?;
     // Grow the buffer as bytes arrive instead of trusting the announced length
@@ -647,6 +661,19 @@ mod tests {
             // A huge announced length with no body: an error, not an allocation.
             let mut huge: &[u8] = &[0xff, 0xff, 0xff, 0x0f, 0x11];
             assert!(read_message(&mut huge).await.is_err());
+            // Small-frame stages refuse big frames before reading them.
+            let big = Message::Entries {
+                primary_last: 1,
+                time_ms: 0,
+                frames: vec![(1, vec![0; MAX_SMALL_FRAME])],
+            }
+            .encode()
+            .unwrap();
+            let mut r = &big[..];
+            assert!(matches!(
+                read_message_max(&mut r, MAX_SMALL_FRAME).await,
+                Err(Error::Protocol(_))
+            ));
         });
     }
 }
