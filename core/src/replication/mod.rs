@@ -268,8 +268,21 @@ impl ReplicaConfig {
                 "backoff_initial must be positive and not above backoff_max".into(),
             ));
         }
+        if self.idle_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(crate::Error::Replication(
+                "idle_timeout and connect_timeout must be positive".into(),
+            ));
+        }
         Ok(())
     }
+}
+
+/// `now + timeout`, or a century from now when that overflows (a "forever" timeout).
+pub(crate) fn deadline_after(timeout: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 /// Milliseconds since the Unix epoch.

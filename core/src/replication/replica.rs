@@ -194,7 +194,7 @@ impl Replica {
     /// Blocks until the replica has applied `lsn` (returns the applied LSN), or
     /// fails with [`Error::Replication`] after `timeout`, naming where it got to.
     pub fn wait_for_lsn(&self, lsn: Lsn, timeout: Duration) -> Result<Lsn> {
-        let deadline = Instant::now() + timeout;
+        let deadline = super::deadline_after(timeout);
         let mut s = self.shared.status.lock();
         loop {
             if s.applied >= lsn {
@@ -214,7 +214,7 @@ impl Replica {
     /// Blocks until the applied LSN changes from `seen` or `timeout` passes;
     /// returns the applied LSN.
     pub fn wait_for_change(&self, seen: Lsn, timeout: Duration) -> Lsn {
-        let deadline = Instant::now() + timeout;
+        let deadline = super::deadline_after(timeout);
         let mut s = self.shared.status.lock();
         while s.applied == seen {
             if self.shared.changed.wait_until(&mut s, deadline).timed_out() {
@@ -303,7 +303,7 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => break,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(cfg.backoff_max);
+        backoff = backoff.saturating_mul(2).min(cfg.backoff_max);
     }
 }
 

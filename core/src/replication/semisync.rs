@@ -97,7 +97,7 @@ impl AckTracker {
     /// Waits until `lsn` is acknowledged by `k` replicas, or `timeout` passes
     /// (returns the count reached, or `None` when the wait was skipped).
     pub fn wait(&self, lsn: Lsn, k: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
+        let deadline = super::deadline_after(timeout);
         let mut s = self.state.lock();
         s.highest_waited = s.highest_waited.max(lsn);
         loop {
@@ -172,6 +172,14 @@ mod tests {
         t.ack(a, 5, 2);
         t.ack(b, 7, 2);
         assert_eq!(h.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn huge_timeouts_do_not_overflow() {
+        let t = AckTracker::default();
+        let a = t.register(addr(), 9);
+        assert_eq!(t.wait(9, 1, Duration::MAX), 1);
+        t.unregister(a);
     }
 
     #[test]
