@@ -21,6 +21,9 @@ use super::{auth, telemetry, unix_ms, Lsn, PrimaryConfig};
 use crate::db::Database;
 use crate::error::{Error, Result};
 
+/// Connections served at once (authenticated or not); more are closed at once.
+const MAX_CONNECTIONS: usize = 256;
+
 /// Entry point of the primary side; see [`Primary::serve`].
 #[derive(Debug)]
 pub struct Primary;
@@ -212,6 +215,11 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if sessions.len() >= MAX_CONNECTIONS {
+                        tracing::warn!(%peer, "too many replication connections; closing the new one");
+                        drop(stream);
+                        continue;
+                    }
                     let sh = shared.clone();
                     let stop = stop.clone();
                     sessions.spawn(async move {
