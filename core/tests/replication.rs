@@ -546,6 +546,35 @@ fn semi_sync_timeout_fails_or_degrades() {
     });
     users.insert_one(json!({"_id": 6})).unwrap();
     assert!(replica.status().applied_lsn >= db.last_lsn().unwrap());
+    drop(primary);
+
+    // K = 2 with one replica connected: confirmed by 1 of 2, reported as such.
+    let primary = Primary::serve(
+        db.clone(),
+        "127.0.0.1:0",
+        PrimaryConfig::new(SECRET).semi_sync(SemiSync::new(2).timeout(Duration::from_millis(100))),
+    )
+    .unwrap();
+    drop(replica);
+    let replica = Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
+    catch_up(&db, &replica);
+    match users.insert_one(json!({"_id": 7})) {
+        Err(Error::NotReplicated {
+            confirmed: 1,
+            required: 2,
+            ..
+        }) => {}
+        other => panic!("expected NotReplicated with 1 of 2, got {other:?}"),
+    }
+    // The one replica has it anyway.
+    catch_up(&db, &replica);
+    assert!(replica
+        .database()
+        .collection("users")
+        .unwrap()
+        .get(json!(7))
+        .unwrap()
+        .is_some());
 }
 
 #[test]
