@@ -217,7 +217,7 @@ pub fn render(report: &Report, svg_name: &str) -> String {
     let _ = writeln!(out, "## Workloads\n");
     let _ = writeln!(
         out,
-        "- W1: load N documents, {} per durable transaction, indexes in place.\n\
+        "- W1: load N documents, {} per durable transaction, indexes in place; latency is per transaction.\n\
          - W2/k: single-document durable insert transactions from k concurrent writers \
          (collection-store: k tokio tasks on `AsyncCollection`, 1 writer: the sync API; others: \
          k threads, one connection or handle each).\n\

@@ -21,7 +21,7 @@ use crate::engines::{self, EResult, Engine, WriteOutcome};
 use crate::latency::{fmt_us, Latencies};
 use crate::report::{fmt_num, Check, Measurement, Status, WorkloadInfo};
 
-mod writes;
+pub mod writes;
 
 /// The workloads that can be selected with `--workloads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
