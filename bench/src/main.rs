@@ -217,11 +217,12 @@ fn run_stress(a: StressArgs) -> ExitCode {
             (f64::from(total) * f64::from(a.txn_percent) / f64::from(100 - a.txn_percent)).round();
         mix.set(config::OpKind::Txn, (w as u32).max(1));
     }
-    let collections: Vec<String> = a
-        .collections
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .collect();
+    let mut collections: Vec<String> = Vec::new();
+    for c in a.collections {
+        if !c.is_empty() && !collections.contains(&c) {
+            collections.push(c);
+        }
+    }
     let cfg = StressConfig {
         clients: a.clients as usize,
         duration: a.duration,
