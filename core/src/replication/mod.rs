@@ -33,6 +33,7 @@ mod primary;
 pub mod protocol;
 mod replica;
 mod semisync;
+mod tasks;
 mod telemetry;
 
 use std::time::Duration;

@@ -15,8 +15,11 @@ use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::protocol::{code, frame_crc, read_message_max, write_message, Message, MAX_SMALL_FRAME};
+use super::protocol::{
+    code, frame_crc, read_message_max, send_error, write_message, Message, MAX_SMALL_FRAME,
+};
 use super::semisync::AckTracker;
+use super::tasks::{blocking, with_timeout};
 use super::{auth, telemetry, unix_ms, Lsn, PrimaryConfig};
 use crate::db::Database;
 use crate::error::{Error, Result};
@@ -249,26 +252,6 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
     while sessions.join_next().await.is_some() {}
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Replication(format!("background task failed: {e}")))?
-}
-
-async fn with_timeout<T>(
-    d: Duration,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(d, f).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{what} timed out after {d:?}"),
-        ))),
-    }
-}
-
 /// Removes the snapshot's temporary file when dropped.
 struct TempFile(PathBuf);
 
@@ -305,14 +288,7 @@ async fn session(
         Message::Follow { after, crc } => (after, crc),
         other => {
             let msg = format!("expected Follow, received {}", other.name());
-            let _ = write_message(
-                &mut stream,
-                &Message::Error {
-                    code: code::PROTOCOL,
-                    message: msg.clone(),
-                },
-            )
-            .await;
+            send_error(&mut stream, code::PROTOCOL, msg.clone()).await;
             return Err(Error::Protocol(msg));
         }
     };
@@ -341,14 +317,7 @@ async fn session(
              (it followed another database, or this primary was restored from an older copy); \
              rebuild the replica from an empty directory"
         );
-        let _ = write_message(
-            &mut stream,
-            &Message::Error {
-                code: code::POSITION,
-                message: msg.clone(),
-            },
-        )
-        .await;
+        send_error(&mut stream, code::POSITION, msg.clone()).await;
         return Err(Error::Replication(msg));
     }
     if after > last {
@@ -356,14 +325,7 @@ async fn session(
             "the replica has applied up to LSN {after} but this primary's log ends at LSN {last}: \
              it followed another database or this primary lost data; rebuild the replica from an empty directory"
         );
-        let _ = write_message(
-            &mut stream,
-            &Message::Error {
-                code: code::POSITION,
-                message: msg.clone(),
-            },
-        )
-        .await;
+        send_error(&mut stream, code::POSITION, msg.clone()).await;
         return Err(Error::Replication(msg));
     }
     let k = cfg.semi_sync.map(|s| s.replicas).unwrap_or(usize::MAX);
@@ -415,10 +377,7 @@ async fn session(
     let result = loop {
         tokio::select! {
             _ = stop.changed() => {
-                let _ = write_message(&mut wr, &Message::Error {
-                    code: code::SHUTDOWN,
-                    message: "the primary is shutting down".into(),
-                }).await;
+                send_error(&mut wr, code::SHUTDOWN, "the primary is shutting down").await;
                 break Ok(());
             }
             r = &mut acks => {
@@ -500,12 +459,10 @@ async fn step<W: AsyncWrite + Unpin>(
             Ok(())
         }
         (Err(e), _) => {
-            let _ = write_message(
+            send_error(
                 wr,
-                &Message::Error {
-                    code: code::INTERNAL,
-                    message: format!("the primary cannot read its log: {e}"),
-                },
+                code::INTERNAL,
+                format!("the primary cannot read its log: {e}"),
             )
             .await;
             Err(e)

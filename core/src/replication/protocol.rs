@@ -489,6 +489,17 @@ pub async fn read_message_max<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Re
 }
 
 /// Writes one message and flushes.
+/// Tells the peer why the session ends (best effort: a write failure is
+/// ignored, the session is over either way).
+pub async fn send_error<W: AsyncWrite + Unpin>(w: &mut W, code: u16, message: impl Into<String>) {
+    let msg = Message::Error {
+        code,
+        message: message.into(),
+    };
+    let _ = write_message(w, &msg).await;
+}
+
+/// Writes one message and flushes it.
 pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> Result<()> {
     let bytes = msg.encode()?;
     w.write_all(&bytes).await?;

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::layout;
 use super::protocol::{self, code, read_message, write_message, Message};
+use super::tasks::{blocking, with_timeout};
 #[cfg(feature = "metrics")]
 use super::telemetry;
 use super::{auth, Lsn, ReplicaConfig};
@@ -304,26 +305,6 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = backoff.saturating_mul(2).min(cfg.backoff_max);
-    }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Replication(format!("background task failed: {e}")))?
-}
-
-async fn with_timeout<T>(
-    d: Duration,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(d, f).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{what} timed out after {d:?}"),
-        ))),
     }
 }
 
