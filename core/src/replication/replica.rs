@@ -358,7 +358,6 @@ async fn connection(
         auth::client_handshake(&mut stream, &cfg.secret),
     )
     .await?;
-    *backoff = cfg.backoff_initial;
     let db = shared.db.read().clone();
     let (applied, crc) = blocking(move || {
         let applied = db.last_lsn()?;
@@ -375,7 +374,6 @@ async fn connection(
     .await?;
     notify(shared, |s| {
         s.connected = true;
-        s.last_error = None;
         s.applied(applied);
         s.saw_primary(primary_last);
     });
@@ -412,6 +410,10 @@ async fn connection(
     let _reader = Abort(reader);
 
     let mut held: Option<Message> = None;
+    // The backoff and the last error are reset only once the primary accepts
+    // the position (its first entries, heartbeat or snapshot): a replica the
+    // primary keeps refusing backs off and keeps reporting why.
+    let mut accepted = false;
     loop {
         let msg = match held.take() {
             Some(m) => m,
@@ -423,6 +425,16 @@ async fn connection(
                 },
             },
         };
+        if !accepted
+            && matches!(
+                msg,
+                Message::Entries { .. } | Message::Heartbeat { .. } | Message::SnapshotBegin { .. }
+            )
+        {
+            accepted = true;
+            *backoff = cfg.backoff_initial;
+            notify(shared, |s| s.last_error = None);
+        }
         match msg {
             Message::Entries {
                 primary_last,
