@@ -146,7 +146,7 @@ pub fn error_kind(e: &collection_store::Error) -> String {
 /// The workload shared by `crash_child` (which runs it) and
 /// `tests/crash_recovery.rs` (which checks what survived a SIGKILL).
 ///
-/// Collections: `accounts` (`_id` 0..[`N_ACCOUNTS`], `balance`, unique
+/// Collections: `accounts` (`_id` 0..[`N_ACCOUNTS`](crate::crash::N_ACCOUNTS), `balance`, unique
 /// `email`, `last` = id of the last transaction that touched it), `orders`
 /// (index on `user`), `ledger` (one entry per committed transaction, unique
 /// index on `seq`), `meta` (`{_id: "seq", seq, floor}`: the commit sequence
