@@ -227,8 +227,8 @@ pub fn delete_document(
     key: &[u8],
     old: &[u8],
 ) -> Result<()> {
+    let old_doc = raw_doc(old, &ctx.target.meta)?;
     if !ctx.target.indexes.is_empty() {
-        let old_doc = raw_doc(old, &ctx.target.meta)?;
         let delta = maintain::apply(
             w,
             &ctx.target.indexes,
@@ -240,7 +240,7 @@ pub fn delete_document(
     }
     ctx.count(Counter::Docs(ctx.target.meta.id), -1);
     w.delete(Table::Docs, key)?;
-    let key_doc = key_document(&ctx.target.meta, raw_doc(old, &ctx.target.meta)?)?;
+    let key_doc = key_document(&ctx.target.meta, old_doc)?;
     w.log(LogOp::Delete {
         collection: ctx.target.meta.name.clone(),
         key: key_doc,

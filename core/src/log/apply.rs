@@ -67,8 +67,7 @@ fn ctx_for<'c>(
     lsn: Lsn,
 ) -> Result<&'c mut WriteCtx> {
     if !ctxs.contains_key(collection) {
-        let meta = catalog::load(w.store(), w.ro(), collection)?
-            .ok_or_else(|| diverged(lsn, format!("collection '{collection}' does not exist")))?;
+        let meta = load_meta(w, collection, lsn)?;
         ctxs.insert(collection.to_owned(), WriteCtx::new(meta)?);
     }
     ctxs.get_mut(collection)

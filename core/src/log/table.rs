@@ -49,6 +49,22 @@ pub fn bounds(store: &Store, txn: &RoTxn<'_>) -> Result<(Lsn, Lsn)> {
     Ok((first, last_lsn(store, txn)?))
 }
 
+/// Whether entries after `after` exist (false: nothing new), failing with
+/// [`Error::LogTruncated`] when retention already removed entry `after + 1`.
+pub fn newer_retained(store: &Store, txn: &RoTxn<'_>, after: Lsn) -> Result<bool> {
+    let (first, last) = bounds(store, txn)?;
+    if last <= after {
+        return Ok(false);
+    }
+    if first > after + 1 {
+        return Err(Error::LogTruncated {
+            requested: after + 1,
+            first_available: first,
+        });
+    }
+    Ok(true)
+}
+
 /// Appends one entry holding `ops` (which must not be empty) in `txn`; returns its LSN.
 pub fn append(
     store: &Store,
@@ -88,15 +104,8 @@ pub fn read_frames(
     after: Lsn,
     max_bytes: usize,
 ) -> Result<Vec<(Lsn, Vec<u8>)>> {
-    let (first, last) = bounds(store, txn)?;
-    if last <= after {
+    if !newer_retained(store, txn, after)? {
         return Ok(Vec::new());
-    }
-    if first > after + 1 {
-        return Err(Error::LogTruncated {
-            requested: after + 1,
-            first_available: first,
-        });
     }
     let mut out: Vec<(Lsn, Vec<u8>)> = Vec::new();
     let mut bytes = 0usize;

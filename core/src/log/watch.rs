@@ -224,15 +224,8 @@ impl ChangeStream {
     fn fill(&mut self) -> Result<bool> {
         let store = &self.db.inner.store;
         let (_gate, txn) = store.read()?;
-        let (first, last) = table::bounds(store, &txn)?;
-        if last <= self.position {
+        if !table::newer_retained(store, &txn, self.position)? {
             return Ok(false);
-        }
-        if first > self.position + 1 {
-            return Err(Error::LogTruncated {
-                requested: self.position + 1,
-                first_available: first,
-            });
         }
         let mut read = 0;
         let select = &self.select;
