@@ -54,7 +54,7 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
     for meta in &metas {
         r.collections += 1;
         coll_prefixes.insert(meta.prefix());
-        let indexes = CompiledIndex::compile_all(meta)?;
+        let indexes = CompiledIndex::compile_all(&meta.indexes)?;
         let mut expected: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); indexes.len()];
         let mut docs = 0u64;
         for item in store.table(Table::Docs).prefix_iter(&txn, &meta.prefix())? {

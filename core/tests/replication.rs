@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collection_store::log::LogRetention;
 use collection_store::replication::protocol::{self, Message};
 use collection_store::replication::{
     open_replica_dir, OnTimeout, Primary, PrimaryConfig, PrimaryHandle, Replica, ReplicaConfig,
     SemiSync,
 };
+use collection_store::LogRetention;
 use collection_store::{Database, DatabaseOptions, Error, IndexSpec, Lsn};
 use serde_json::{json, Value};
 

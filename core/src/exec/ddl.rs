@@ -1,12 +1,16 @@
-//! Creating an index over the documents a collection already holds (one pass,
-//! in batches, with progress), and dropping one.
+//! DDL execution: creating and dropping collections, creating an index over
+//! the documents a collection already holds (one pass, in batches, with
+//! progress) and dropping one, recording a schema version. Each records its
+//! change-log operation in `ops`.
 
-use super::entries::keys_for;
-use super::spec::{CompiledIndex, IndexMeta, IndexSpec};
-use crate::catalog::{self, CollectionMeta, Counter};
+use super::docs::raw_doc;
+use crate::catalog::{self, CollectionMeta, CollectionOptions, Counter};
 use crate::doc::DocRef;
 use crate::error::{Error, Result};
-use crate::exec::raw_doc;
+use crate::index::entries::keys_for;
+use crate::index::maintain::render_key;
+use crate::index::spec::{CompiledIndex, IndexMeta, IndexSpec};
+use crate::log::LogOp;
 use crate::storage::{Table, Wtx};
 
 const BATCH: usize = 4096;
@@ -15,13 +19,66 @@ fn same_definition(a: &IndexSpec, b: &IndexSpec) -> bool {
     a.fields == b.fields && a.unique == b.unique && a.sparse == b.sparse && a.partial == b.partial
 }
 
+/// The definition of collection `name`, created with `options` (and logged)
+/// when it does not exist (then the flag is true); an existing one must have
+/// the same options.
+pub fn ensure_collection(
+    w: &mut Wtx<'_, '_>,
+    name: &str,
+    options: Option<&CollectionOptions>,
+    ops: &mut Vec<LogOp>,
+) -> Result<(CollectionMeta, bool)> {
+    let (meta, created) = catalog::get_or_create(w, name, options)?;
+    if created {
+        ops.push(LogOp::CreateCollection {
+            collection: meta.name.clone(),
+            options: meta.options.clone(),
+        });
+    }
+    Ok((meta, created))
+}
+
+/// Drops collection `name` with its documents, index entries and counters.
+/// Returns false when it did not exist.
+pub fn drop_collection(w: &mut Wtx<'_, '_>, name: &str, ops: &mut Vec<LogOp>) -> Result<bool> {
+    let Some(meta) = catalog::load(w.store(), w.ro(), name)? else {
+        return Ok(false);
+    };
+    drop_all(w, &meta)?;
+    let existed = catalog::remove(w, name)?;
+    ops.push(LogOp::DropCollection {
+        collection: name.to_owned(),
+    });
+    Ok(existed)
+}
+
+/// Records the schema version of a typed collection (logged only when it changes).
+pub fn set_schema_version(
+    w: &mut Wtx<'_, '_>,
+    meta: &mut CollectionMeta,
+    version: u32,
+    ops: &mut Vec<LogOp>,
+) -> Result<()> {
+    if meta.schema_version == Some(version) {
+        return Ok(());
+    }
+    meta.schema_version = Some(version);
+    catalog::save(w, meta)?;
+    ops.push(LogOp::SchemaVersion {
+        collection: meta.name.clone(),
+        version,
+    });
+    Ok(())
+}
+
 /// Creates the index `spec` on `meta`'s collection and fills it from the stored
 /// documents. Returns false when an identical index already exists.
-pub fn create(
+pub fn create_index(
     w: &mut Wtx<'_, '_>,
     meta: &mut CollectionMeta,
     spec: IndexSpec,
     progress: &mut dyn FnMut(u64, u64),
+    ops: &mut Vec<LogOp>,
 ) -> Result<bool> {
     spec.validate()?;
     let name = spec.index_name();
@@ -71,7 +128,7 @@ pub fn create(
                         if existing != &key[4..] {
                             return Err(Error::DuplicateKey {
                                 index: ix_meta.name(),
-                                key: super::maintain::render_key(&ix, DocRef::Raw(doc)),
+                                key: render_key(&ix, DocRef::Raw(doc)),
                             });
                         }
                         continue;
@@ -89,7 +146,7 @@ pub fn create(
     meta.indexes.push(ix_meta);
     catalog::save(w, meta)?;
     catalog::add_count(w, Counter::Entries(id), entries as i64)?;
-    w.log(crate::log::LogOp::CreateIndex {
+    ops.push(LogOp::CreateIndex {
         collection: meta.name.clone(),
         spec: logged,
     });
@@ -111,7 +168,12 @@ fn read_batch(
 }
 
 /// Drops the index called `name`.
-pub fn drop(w: &mut Wtx<'_, '_>, meta: &mut CollectionMeta, name: &str) -> Result<()> {
+pub fn drop_index(
+    w: &mut Wtx<'_, '_>,
+    meta: &mut CollectionMeta,
+    name: &str,
+    ops: &mut Vec<LogOp>,
+) -> Result<()> {
     let Some(pos) = meta.indexes.iter().position(|ix| ix.name() == name) else {
         if name == format!("{}_", meta.id_field()) {
             return Err(Error::InvalidIndex(
@@ -121,12 +183,45 @@ pub fn drop(w: &mut Wtx<'_, '_>, meta: &mut CollectionMeta, name: &str) -> Resul
         return Err(Error::IndexNotFound(name.to_owned()));
     };
     let ix = meta.indexes.remove(pos);
-    crate::exec::write::delete_prefix(w, Table::Indexes, &ix.prefix())?;
+    delete_prefix(w, Table::Indexes, &ix.prefix())?;
     catalog::clear_count(w, Counter::Entries(ix.id))?;
     catalog::save(w, meta)?;
-    w.log(crate::log::LogOp::DropIndex {
+    ops.push(LogOp::DropIndex {
         collection: meta.name.clone(),
         name: name.to_owned(),
     });
     Ok(())
+}
+
+/// Removes a collection's documents, index entries and counters (for dropping it).
+pub fn drop_all(w: &mut Wtx<'_, '_>, meta: &CollectionMeta) -> Result<()> {
+    let mut prefixes: Vec<(Table, [u8; 4])> = vec![(Table::Docs, meta.prefix())];
+    prefixes.extend(meta.indexes.iter().map(|ix| (Table::Indexes, ix.prefix())));
+    for (table, prefix) in prefixes {
+        delete_prefix(w, table, &prefix)?;
+    }
+    catalog::clear_count(w, Counter::Docs(meta.id))?;
+    for ix in &meta.indexes {
+        catalog::clear_count(w, Counter::Entries(ix.id))?;
+    }
+    Ok(())
+}
+
+/// Deletes every key starting with `prefix`, in batches.
+pub fn delete_prefix(w: &mut Wtx<'_, '_>, table: Table, prefix: &[u8]) -> Result<()> {
+    loop {
+        let keys: Vec<Vec<u8>> = w
+            .store()
+            .table(table)
+            .prefix_iter(w.ro(), prefix)?
+            .take(1024)
+            .map(|r| r.map(|(k, _)| k.to_vec()))
+            .collect::<std::result::Result<_, _>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for k in keys {
+            w.delete(table, &k)?;
+        }
+    }
 }

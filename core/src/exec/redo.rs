@@ -1,21 +1,19 @@
-//! Redoing log entries on another database (a replica, later a Raft state
-//! machine): documents go through the same write functions as statements, so
-//! indexes, counters and the catalog stay in step; the frames themselves are
-//! copied into this database's log under the same LSNs.
+//! Redoing change-log entries on another database (a replica): documents go
+//! through the same document primitives as statements, so indexes, counters
+//! and the catalog stay in step; the frames themselves are copied into this
+//! database's log under the same LSNs.
 
 use std::collections::HashMap;
 
 use bson::raw::RawDocument;
 use heed::RwTxn;
 
-use super::entry::{LogEntry, LogOp};
-use super::{table, LogRetention, Lsn};
+use super::ddl;
+use super::docs::{delete_document, doc_key, put_document, WriteCtx};
 use crate::catalog;
 use crate::doc::ValRef;
 use crate::error::{Error, Result};
-use crate::exec::doc_key;
-use crate::exec::write::{delete_document, drop_all, put_document, WriteCtx};
-use crate::index::build;
+use crate::log::{table, LogEntry, LogOp, LogRetention, Lsn};
 use crate::storage::{Store, Table, Wtx};
 
 /// Applies `frames` (consecutive LSNs) in `txn`: entries at or below this
@@ -39,7 +37,7 @@ pub(crate) fn apply_frames(
         }
         let entry = LogEntry::decode(*lsn, frame)?;
         {
-            let mut w = Wtx::new(store, txn, None);
+            let mut w = Wtx::new(store, txn);
             apply_entry(&mut w, &entry)?;
         }
         table::put_frame(store, txn, *lsn, frame)?;
@@ -68,7 +66,7 @@ fn ctx_for<'c>(
 ) -> Result<&'c mut WriteCtx> {
     if !ctxs.contains_key(collection) {
         let meta = load_meta(w, collection, lsn)?;
-        ctxs.insert(collection.to_owned(), WriteCtx::new(meta)?);
+        ctxs.insert(collection.to_owned(), WriteCtx::new(meta)?.unlogged());
     }
     ctxs.get_mut(collection)
         .ok_or_else(|| diverged(lsn, format!("collection '{collection}' vanished")))
@@ -130,34 +128,33 @@ fn apply_entry(w: &mut Wtx<'_, '_>, entry: &LogEntry) -> Result<()> {
 }
 
 fn apply_ddl(w: &mut Wtx<'_, '_>, op: &LogOp, lsn: Lsn) -> Result<()> {
+    // The entry being copied already describes these operations.
+    let mut unlogged = Vec::new();
+    let ops = &mut unlogged;
     match op {
         LogOp::CreateCollection {
             collection,
             options,
         } => {
-            catalog::get_or_create(w, collection, Some(options))?;
+            ddl::ensure_collection(w, collection, Some(options), ops)?;
         }
         LogOp::DropCollection { collection } => {
-            if let Some(meta) = catalog::load(w.store(), w.ro(), collection)? {
-                drop_all(w, &meta)?;
-                catalog::remove(w, collection)?;
-            }
+            ddl::drop_collection(w, collection, ops)?;
         }
         LogOp::CreateIndex { collection, spec } => {
             let mut meta = load_meta(w, collection, lsn)?;
-            build::create(w, &mut meta, spec.clone(), &mut |_, _| {})?;
+            ddl::create_index(w, &mut meta, spec.clone(), &mut |_, _| {}, ops)?;
         }
         LogOp::DropIndex { collection, name } => {
             let mut meta = load_meta(w, collection, lsn)?;
-            build::drop(w, &mut meta, name)?;
+            ddl::drop_index(w, &mut meta, name, ops)?;
         }
         LogOp::SchemaVersion {
             collection,
             version,
         } => {
             let mut meta = load_meta(w, collection, lsn)?;
-            meta.schema_version = Some(*version);
-            catalog::save(w, &meta)?;
+            ddl::set_schema_version(w, &mut meta, *version, ops)?;
         }
         LogOp::Put { .. } | LogOp::Delete { .. } => {}
     }

@@ -4,23 +4,16 @@
 //! replication.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heed::RwTxn;
-
-use super::entry::LogEntry;
+use super::collection::Collection;
+use super::database::Database;
 use super::watch::{ChangeStream, Consumer};
-use super::{apply, signal, table, Lsn};
-use crate::db::Database;
 use crate::error::{Error, Result};
-use crate::storage::{is_map_full, Store};
-use crate::txn::WriterMark;
-
-/// Called with a commit's LSN after it is durable locally and before the
-/// writer is acknowledged; an error is returned to the writer (whose data
-/// stays committed). See [`Database::set_commit_waiter`].
-pub type CommitWaiter = Arc<dyn Fn(Lsn) -> Result<()> + Send + Sync>;
+use crate::log::{signal, table, LogEntry, Lsn};
+use crate::storage::Store;
+use crate::write::commit::{commit_now, Local, Output, Work};
+use crate::write::CommitWaiter;
 
 /// Longest accepted consumer name, in bytes.
 const MAX_CONSUMER_NAME: usize = 255;
@@ -91,11 +84,8 @@ impl Database {
     /// This is how replicas follow a primary; it is also allowed on a database
     /// opened with [`crate::DatabaseOptions::replica`], which refuses every other write.
     pub fn apply_log_frames(&self, frames: &[(Lsn, Vec<u8>)]) -> Result<Lsn> {
-        let retention = self.inner.log.retention.clone();
-        let lsn =
-            self.write_unlogged(|store, txn| apply::apply_frames(store, txn, frames, &retention))?;
-        self.inner.log.signal.publish(lsn);
-        Ok(lsn)
+        let work = Work::Local(Local::ApplyFrames(frames.to_vec()));
+        Ok(local_lsn(commit_now(&self.inner, &work, None)?))
     }
 
     /// Writes a consistent, compacted copy of the database (one file, the
@@ -117,18 +107,6 @@ impl Database {
     /// replicas here.
     pub fn set_commit_waiter(&self, waiter: Option<CommitWaiter>) {
         *self.inner.log.waiter.write() = waiter;
-    }
-
-    /// Runs the acknowledgement hook for a commit at `lsn`.
-    pub(crate) fn acknowledged(&self, lsn: Lsn) -> Result<()> {
-        if lsn == 0 {
-            return Ok(());
-        }
-        let waiter = self.inner.log.waiter.read().clone();
-        match waiter {
-            Some(w) => w(lsn),
-            None => Ok(()),
-        }
     }
 
     /// A change stream of every transaction committed from now on.
@@ -153,14 +131,8 @@ impl Database {
                 "a consumer name must be 1 to {MAX_CONSUMER_NAME} bytes long"
             )));
         }
-        let owned = name.to_owned();
-        self.write_unlogged(move |store, txn| {
-            if table::consumer_position(store, txn, &owned)?.is_none() {
-                let last = table::last_lsn(store, txn)?;
-                table::set_consumer_position(store, txn, &owned, last)?;
-            }
-            Ok(())
-        })?;
+        self.inner
+            .submit(Work::Local(Local::RegisterConsumer(name.to_owned())))?;
         Ok(Consumer::new(self.clone(), name.to_owned()))
     }
 
@@ -174,44 +146,25 @@ impl Database {
     /// Forgets a durable consumer (its entries are no longer held). Returns
     /// whether it existed.
     pub fn drop_consumer(&self, name: &str) -> Result<bool> {
-        let owned = name.to_owned();
-        self.write_unlogged(move |store, txn| table::remove_consumer(store, txn, &owned))
-    }
-
-    /// One durable write transaction outside the statement path: it produces
-    /// no log entry and is allowed on replicas (not on read-only databases).
-    pub(crate) fn write_unlogged<T>(
-        &self,
-        mut f: impl FnMut(&Store, &mut RwTxn<'_>) -> Result<T>,
-    ) -> Result<T> {
-        if self.inner.read_only {
-            return Err(Error::ReadOnly);
-        }
-        let store = &self.inner.store;
-        let _mark = WriterMark::acquire(self)?;
-        store.grow_if_nearly_full();
-        loop {
-            let (gate, mut txn) = store.write()?;
-            let err = match f(store, &mut txn) {
-                Ok(v) => match txn.commit() {
-                    Ok(()) => return Ok(v),
-                    Err(e) => Error::from(e),
-                },
-                Err(e) => {
-                    txn.abort();
-                    e
-                }
-            };
-            drop(gate);
-            if !is_map_full(&err) {
-                return Err(err);
-            }
-            store.grow()?;
-        }
+        let work = Work::Local(Local::DropConsumer(name.to_owned()));
+        Ok(local_flag(self.inner.submit(work)?))
     }
 }
 
-impl crate::collection::Collection {
+/// The newest LSN a local write reports.
+fn local_lsn(output: Output) -> Lsn {
+    match output {
+        Output::Local(_, lsn) => lsn,
+        Output::Statements(_) => 0,
+    }
+}
+
+/// Whether a local write changed anything.
+pub(crate) fn local_flag(output: Output) -> bool {
+    matches!(output, Output::Local(true, _))
+}
+
+impl Collection {
     /// A change stream of this collection's document changes from now on,
     /// restricted to documents matching `filter` (`{}` for all; with a
     /// non-empty filter, deletes match on `{_id: key}` and collection/index

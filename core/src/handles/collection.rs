@@ -3,23 +3,66 @@
 
 use std::sync::Arc;
 
+use heed::RoTxn;
 use serde_json::Value;
 
-use crate::catalog::{self, CollectionOptions};
-use crate::db::Database;
-use crate::doc::json::document_from_json;
+use super::database::Database;
+use super::find::Find;
+use crate::catalog::CollectionOptions;
+use crate::doc::json::{document_from_json, json_from_bson};
 use crate::doc::FieldPath;
 use crate::error::{Error, Result};
-use crate::exec::read::{self as exec_read, Target};
+use crate::exec::docs::{check_id, new_id, place_id};
+use crate::exec::read::{self as exec_read, Reads, Target};
+use crate::exec::statement::{Outcome, Parsed, Statement};
+use crate::exec::write::UpdateMode;
 pub use crate::exec::write::UpdateResult;
-use crate::exec::write::{self as exec_write, WriteCtx};
-use crate::exec::{Executor, ExecutorExt, TargetCache};
-use crate::find::Find;
-use crate::index::{build, IndexSpec};
+use crate::exec::TargetCache;
+use crate::index::IndexSpec;
 use crate::plan::Explain;
 use crate::query::filter::Filter;
 use crate::query::update::Update;
-use crate::storage::Wtx;
+use crate::storage::Store;
+
+/// Runs statements either in their own transaction or inside a caller's one.
+pub(crate) trait Executor {
+    /// The cache of compiled collection definitions.
+    fn targets(&self) -> &Arc<TargetCache>;
+    /// True when reads see committed snapshots only (not an open write transaction).
+    fn reads_committed(&self) -> bool;
+    /// Runs `f` on a read view — a fresh snapshot, or the enclosing write
+    /// transaction — with the read set its reads are recorded in (none
+    /// outside transactions).
+    fn read_dyn(
+        &self,
+        f: &mut dyn FnMut(&Store, &RoTxn<'_>, &mut Reads<'_>) -> Result<()>,
+    ) -> Result<()>;
+    /// Runs one statement: its own committed transaction (through group
+    /// commit, or on this thread when it reports `progress`), or a nested
+    /// transaction of the enclosing one (a failure undoes only it).
+    fn execute(
+        &self,
+        statement: Statement,
+        progress: Option<&mut dyn FnMut(u64, u64)>,
+    ) -> Result<Outcome>;
+}
+
+/// A typed wrapper over [`Executor::read_dyn`].
+pub(crate) trait ExecutorExt: Executor {
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&Store, &RoTxn<'_>, &mut Reads<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut out = None;
+        self.read_dyn(&mut |s, t, r| {
+            out = Some(f(s, t, r)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::TransactionClosed("the read did not run".into()))
+    }
+}
+
+impl<E: Executor + ?Sized> ExecutorExt for E {}
 
 /// Options of `update_*_with` and `replace_one_with`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,16 +150,6 @@ fn parse_filter(filter: &Value) -> Result<Filter> {
     Filter::parse(filter)
 }
 
-fn operator_update(update: &Value, statement: &str) -> Result<Update> {
-    let upd = Update::parse(update)?;
-    if upd.is_replacement() {
-        return Err(Error::InvalidUpdate(format!(
-            "{statement} takes update operators such as {{\"$set\": {{...}}}}; to replace a whole document use replace_one"
-        )));
-    }
-    Ok(upd)
-}
-
 impl<X: ExecSource> CollectionHandle<X> {
     pub(crate) fn new(exec: X, name: String, options: CollectionOptions) -> Self {
         CollectionHandle {
@@ -140,34 +173,42 @@ impl<X: ExecSource> CollectionHandle<X> {
         &self.exec
     }
 
-    /// This collection's compiled definition in the given read view (None when dropped).
+    /// This collection's compiled definition in the given read view (None when
+    /// dropped; a transaction records that it found none).
     pub(crate) fn target_in(
         &self,
-        store: &crate::storage::Store,
-        txn: &heed::RoTxn<'_>,
+        store: &Store,
+        txn: &RoTxn<'_>,
+        reads: &mut Reads<'_>,
     ) -> Result<Option<Arc<Target>>> {
         let ex = self.exec.executor();
-        ex.targets()
-            .get(store, txn, &self.name, ex.reads_committed())
+        let t = ex
+            .targets()
+            .get(store, txn, &self.name, ex.reads_committed())?;
+        if let (None, Some(r)) = (&t, reads.as_deref_mut()) {
+            r.no_collection(&self.name);
+        }
+        Ok(t)
     }
 
-    /// Runs one write statement with the collection's definition and indexes,
-    /// then records its statistics. The statement owns its inputs, so that it
-    /// can run on the group-commit writer.
-    fn write_statement<T: Send + 'static>(
+    /// Runs one read with this collection's definition, or returns `absent`
+    /// when the collection does not exist.
+    fn read_target<T>(
         &self,
-        mut f: impl FnMut(&mut Wtx<'_, '_>, &mut WriteCtx) -> Result<T> + Send + 'static,
+        absent: impl Fn() -> T,
+        mut f: impl FnMut(&Store, &RoTxn<'_>, &Target, &mut Reads<'_>) -> Result<T>,
     ) -> Result<T> {
-        let ex = self.exec.executor();
-        let targets = ex.targets().clone();
-        let name = self.name.clone();
-        let options = self.options.clone();
-        ex.write_owned(move |w| {
-            let mut ctx = ctx_for_write(w, &targets, &name, &options)?;
-            let out = f(w, &mut ctx)?;
-            ctx.finish(w)?;
-            Ok(out)
-        })
+        self.exec.executor().read(
+            |store, txn, reads| match self.target_in(store, txn, reads)? {
+                Some(t) => f(store, txn, &t, reads),
+                None => Ok(absent()),
+            },
+        )
+    }
+
+    /// Runs one write statement.
+    fn execute(&self, statement: Statement) -> Result<Outcome> {
+        self.exec.executor().execute(statement, None)
     }
 
     /// Creates a secondary index and builds it over the existing documents.
@@ -185,73 +226,77 @@ impl<X: ExecSource> CollectionHandle<X> {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<String> {
         let name = spec.index_name();
-        let ex = self.exec.executor();
-        ex.write(|w| {
-            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?
-                .target
-                .meta;
-            build::create(w, &mut meta, spec.clone(), &mut progress)
-        })?;
+        self.exec.executor().execute(
+            Statement::CreateIndex {
+                collection: self.name.clone(),
+                options: self.options.clone(),
+                spec,
+            },
+            Some(&mut progress),
+        )?;
         Ok(name)
     }
 
     /// Drops the secondary index called `name`.
     pub fn drop_index(&self, name: &str) -> Result<()> {
-        let ex = self.exec.executor();
-        ex.write(|w| {
-            let mut meta = ctx_for_write(w, ex.targets(), &self.name, &self.options)?
-                .target
-                .meta;
-            build::drop(w, &mut meta, name)
-        })
+        self.execute(Statement::DropIndex {
+            collection: self.name.clone(),
+            options: self.options.clone(),
+            name: name.to_owned(),
+        })?;
+        Ok(())
     }
 
     /// The secondary indexes' specifications (each with its name filled in).
     pub fn list_indexes(&self) -> Result<Vec<IndexSpec>> {
-        self.exec.executor().read(|store, txn| {
-            Ok(self
-                .target_in(store, txn)?
-                .map(|t| {
-                    t.meta
-                        .indexes
-                        .clone()
-                        .into_iter()
-                        .map(|ix| {
-                            let name = ix.name();
-                            ix.spec.name(name)
-                        })
-                        .collect()
+        self.read_target(Vec::new, |_, _, t, _| {
+            Ok(t.meta
+                .indexes
+                .iter()
+                .cloned()
+                .map(|ix| {
+                    let name = ix.name();
+                    ix.spec.name(name)
                 })
-                .unwrap_or_default())
+                .collect())
         })
+    }
+
+    /// The schema version recorded for this collection (typed collections).
+    pub(crate) fn schema_version(&self) -> Result<Option<u32>> {
+        self.read_target(|| None, |_, _, t, _| Ok(t.meta.schema_version))
+    }
+
+    /// Records the schema version of a typed collection.
+    pub(crate) fn set_schema_version(&self, version: u32) -> Result<()> {
+        self.execute(Statement::SchemaVersion {
+            collection: self.name.clone(),
+            version,
+        })?;
+        Ok(())
     }
 
     /// Inserts one document; returns its primary key (generated as a 24-digit
     /// hex ObjectId string when the document has none).
     pub fn insert_one(&self, doc: Value) -> Result<Value> {
-        let doc = document_from_json(&doc)?;
-        self.write_statement(move |w, ctx| {
-            let (id, doc) = exec_write::with_id(&ctx.target.meta, doc.clone())?;
-            exec_write::insert(w, ctx, &id, &doc)?;
-            Ok(crate::doc::json::json_from_bson(&id))
-        })
+        Ok(self.insert_many(vec![doc])?.pop().unwrap_or(Value::Null))
     }
 
     /// Inserts several documents atomically: all of them or, on any error, none.
     pub fn insert_many(&self, docs: Vec<Value>) -> Result<Vec<Value>> {
-        let docs = docs
-            .iter()
-            .map(document_from_json)
-            .collect::<Result<Vec<_>>>()?;
-        self.write_statement(move |w, ctx| {
-            let mut ids = Vec::with_capacity(docs.len());
-            for doc in &docs {
-                let (id, doc) = exec_write::with_id(&ctx.target.meta, doc.clone())?;
-                exec_write::insert(w, ctx, &id, &doc)?;
-                ids.push(crate::doc::json::json_from_bson(&id));
-            }
-            Ok(ids)
-        })
+        let mut ids = Vec::with_capacity(docs.len());
+        let mut documents = Vec::with_capacity(docs.len());
+        for doc in &docs {
+            let (id, doc) = place_id(&self.options.id_field, document_from_json(doc)?, new_id)?;
+            ids.push(json_from_bson(&id));
+            documents.push(doc);
+        }
+        self.execute(Statement::Insert {
+            collection: self.name.clone(),
+            options: self.options.clone(),
+            documents,
+        })?;
+        Ok(ids)
     }
 
     /// Starts a find statement; refine it with `sort`, `skip`, `limit` and
@@ -270,7 +315,7 @@ impl<X: ExecSource> CollectionHandle<X> {
     pub fn get_as<T: serde::de::DeserializeOwned>(&self, id: Value) -> Result<Option<T>> {
         let id_field = self.options.id_field.clone();
         self.get_with(id, move |raw, name| {
-            crate::find::decode_as(raw, None, name, &id_field)
+            super::find::decode_as(raw, None, name, &id_field)
         })
     }
 
@@ -280,20 +325,24 @@ impl<X: ExecSource> CollectionHandle<X> {
         decode: impl Fn(&bson::raw::RawDocument, &str) -> Result<T>,
     ) -> Result<Option<T>> {
         let id = crate::doc::json::bson_from_json(&id, crate::doc::json::Context::Operand)?;
-        exec_write::check_id(&id, &self.options.id_field)?;
-        self.exec.executor().read(|store, txn| {
-            let Some(t) = self.target_in(store, txn)? else {
-                return Ok(None);
-            };
-            let key = crate::exec::doc_key(&t.meta, crate::doc::ValRef::from(&id));
-            match store.table(crate::storage::Table::Docs).get(txn, &key)? {
-                Some(bytes) => Ok(Some(decode(
-                    crate::exec::raw_doc(bytes, &t.meta)?,
-                    &t.meta.name,
-                )?)),
-                None => Ok(None),
-            }
-        })
+        check_id(&id, &self.options.id_field)?;
+        self.read_target(
+            || None,
+            |store, txn, t, reads| {
+                let key = crate::exec::doc_key(&t.meta, crate::doc::ValRef::from(&id));
+                let bytes = store.table(crate::storage::Table::Docs).get(txn, &key)?;
+                if let Some(r) = reads.as_deref_mut() {
+                    r.doc(&t.meta, &key, bytes);
+                }
+                match bytes {
+                    Some(bytes) => Ok(Some(decode(
+                        crate::exec::raw_doc(bytes, &t.meta)?,
+                        &t.meta.name,
+                    )?)),
+                    None => Ok(None),
+                }
+            },
+        )
     }
 
     /// The first document matching `filter` (in primary-key order).
@@ -304,12 +353,10 @@ impl<X: ExecSource> CollectionHandle<X> {
     /// Counts the documents matching `filter`.
     pub fn count(&self, filter: Value) -> Result<u64> {
         let filter = parse_filter(&filter)?;
-        self.exec
-            .executor()
-            .read(|store, txn| match self.target_in(store, txn)? {
-                Some(t) => Ok(exec_read::count(store, txn, &t, &filter, false)?.0),
-                None => Ok(0),
-            })
+        self.read_target(
+            || 0,
+            |store, txn, t, reads| Ok(exec_read::count(store, txn, t, &filter, false, reads)?.0),
+        )
     }
 
     /// How `find(filter)` would run, with what running it cost: the chosen
@@ -321,19 +368,12 @@ impl<X: ExecSource> CollectionHandle<X> {
     /// How `count(filter)` runs (`covered` when answered from index entries alone).
     pub fn explain_count(&self, filter: Value) -> Result<Explain> {
         let filter = parse_filter(&filter)?;
-        self.exec
-            .executor()
-            .read(|store, txn| match self.target_in(store, txn)? {
-                Some(t) => Ok(exec_read::count(store, txn, &t, &filter, true)?
-                    .1
-                    .unwrap_or_else(|| {
-                        Explain::of(&crate::plan::Plan::collscan(false, true, 0), false)
-                    })),
-                None => Ok(Explain::of(
-                    &crate::plan::Plan::collscan(false, true, 0),
-                    false,
-                )),
-            })
+        let empty = || Explain::of(&crate::plan::Plan::collscan(false, true, 0), false);
+        self.read_target(empty, |store, txn, t, reads| {
+            Ok(exec_read::count(store, txn, t, &filter, true, reads)?
+                .1
+                .unwrap_or_else(empty))
+        })
     }
 
     /// The distinct values of the dotted `path` among documents matching
@@ -341,12 +381,9 @@ impl<X: ExecSource> CollectionHandle<X> {
     pub fn distinct(&self, path: &str, filter: Value) -> Result<Vec<Value>> {
         let path = FieldPath::parse(path).map_err(Error::InvalidFilter)?;
         let filter = parse_filter(&filter)?;
-        self.exec
-            .executor()
-            .read(|store, txn| match self.target_in(store, txn)? {
-                Some(t) => exec_read::distinct(store, txn, &t, &path, &filter),
-                None => Ok(Vec::new()),
-            })
+        self.read_target(Vec::new, |store, txn, t, reads| {
+            exec_read::distinct(store, txn, t, &path, &filter, reads)
+        })
     }
 
     /// Applies update operators to the first matching document.
@@ -366,8 +403,8 @@ impl<X: ExecSource> CollectionHandle<X> {
         update: Value,
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
-        let upd = operator_update(&update, "update_one")?;
-        self.run_update(&filter, upd, false, options.upsert)
+        let upd = Parsed::operators(update, "update_one")?;
+        self.run_update(filter, upd, false, options.upsert)
     }
 
     /// [`update_many`](Self::update_many) with options (upsert).
@@ -377,8 +414,8 @@ impl<X: ExecSource> CollectionHandle<X> {
         update: Value,
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
-        let upd = operator_update(&update, "update_many")?;
-        self.run_update(&filter, upd, true, options.upsert)
+        let upd = Parsed::operators(update, "update_many")?;
+        self.run_update(filter, upd, true, options.upsert)
     }
 
     /// Replaces the first matching document with `doc`, keeping its primary key.
@@ -393,59 +430,47 @@ impl<X: ExecSource> CollectionHandle<X> {
         doc: Value,
         options: UpdateOptions,
     ) -> Result<UpdateResult> {
-        let upd = Update::replacement_of(&doc)?;
-        self.run_update(&filter, upd, false, options.upsert)
+        let upd = Parsed::replacement(doc)?;
+        self.run_update(filter, upd, false, options.upsert)
     }
 
     fn run_update(
         &self,
-        filter: &Value,
-        upd: Update,
+        filter: Value,
+        update: Parsed<Update>,
         multi: bool,
         upsert: bool,
     ) -> Result<UpdateResult> {
-        let filter = parse_filter(filter)?;
-        self.write_statement(move |w, ctx| exec_write::update(w, ctx, &filter, &upd, multi, upsert))
+        self.execute(Statement::Update {
+            collection: self.name.clone(),
+            options: self.options.clone(),
+            filter: Parsed::filter(filter)?,
+            update,
+            mode: UpdateMode {
+                multi,
+                upsert: upsert.then(new_id),
+                now: bson::DateTime::now(),
+            },
+        })?
+        .into_updated()
     }
 
     /// Deletes the first matching document; returns how many were deleted (0 or 1).
     pub fn delete_one(&self, filter: Value) -> Result<u64> {
-        self.run_delete(&filter, false)
+        self.run_delete(filter, false)
     }
 
     /// Deletes every matching document, atomically; returns how many.
     pub fn delete_many(&self, filter: Value) -> Result<u64> {
-        self.run_delete(&filter, true)
+        self.run_delete(filter, true)
     }
 
-    fn run_delete(&self, filter: &Value, multi: bool) -> Result<u64> {
-        let filter = parse_filter(filter)?;
-        let ex = self.exec.executor();
-        let targets = ex.targets().clone();
-        let name = self.name.clone();
-        ex.write_owned(move |w| {
-            let Some(t) = targets.get(w.store(), w.ro(), &name, false)? else {
-                return Ok(0);
-            };
-            let mut ctx = WriteCtx::from_target(&t);
-            let n = exec_write::delete(w, &mut ctx, &filter, multi)?;
-            ctx.finish(w)?;
-            Ok(n)
-        })
+    fn run_delete(&self, filter: Value, multi: bool) -> Result<u64> {
+        self.execute(Statement::Delete {
+            collection: self.name.clone(),
+            filter: Parsed::filter(filter)?,
+            multi,
+        })?
+        .into_count()
     }
-}
-
-/// Resolves (re-creating if it was dropped) a collection's definition for a write.
-fn ctx_for_write(
-    w: &mut Wtx<'_, '_>,
-    targets: &TargetCache,
-    name: &str,
-    options: &CollectionOptions,
-) -> Result<WriteCtx> {
-    if let Some(t) = targets.get(w.store(), w.ro(), name, false)? {
-        if t.meta.options == *options {
-            return Ok(WriteCtx::from_target(&t));
-        }
-    }
-    WriteCtx::new(catalog::get_or_create(w, name, Some(options))?)
 }

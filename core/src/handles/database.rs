@@ -5,18 +5,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use heed::RoTxn;
+
+use super::collection::{Collection, CollectionHandle, Executor};
+use super::transaction::Transaction;
 use crate::catalog::{self, CollectionOptions};
-use crate::collection::{Collection, CollectionHandle};
 use crate::error::{Error, Result};
-use crate::exec::{write as exec_write, Executor, TargetCache};
-use crate::log::signal::CommitSignal;
-use crate::log::table as log_table;
-use crate::log::{CommitWaiter, LogOp, LogRetention, Lsn};
-use crate::storage::{Store, StoreOptions, Wtx};
-use crate::txn::{Transaction, WriterMark};
-use crate::write::group::{Job, Writer};
-use crate::write::Durability;
-use heed::RwTxn;
+use crate::exec::read::Reads;
+use crate::exec::statement::{Command, Outcome, Statement};
+use crate::exec::TargetCache;
+use crate::log::table::now_ms;
+use crate::log::LogRetention;
+use crate::storage::{Store, StoreOptions};
+use crate::write::commit::{commit_now, Output, Work};
+use crate::write::engine::Access;
+use crate::write::{Durability, Engine};
 
 /// Options for [`Database::open_with`].
 #[derive(Debug, Clone)]
@@ -85,49 +88,13 @@ impl DatabaseOptions {
     }
 }
 
-/// The change-log state of an open database.
-pub(crate) struct LogState {
-    pub(crate) signal: CommitSignal,
-    pub(crate) retention: LogRetention,
-    pub(crate) waiter: parking_lot::RwLock<Option<CommitWaiter>>,
-}
-
-pub(crate) struct DbInner {
-    pub(crate) store: Store,
-    pub(crate) read_only: bool,
-    /// Statements, transactions and DDL are refused (a replica).
-    pub(crate) replica: bool,
-    pub(crate) targets: Arc<TargetCache>,
-    pub(crate) log: LogState,
-    writer: Writer,
-}
-
-impl DbInner {
-    /// Appends the change-log entry of one logical transaction (nothing for
-    /// no operations); returns its LSN, or 0.
-    pub(crate) fn append_log(&self, txn: &mut RwTxn<'_>, ops: &[LogOp]) -> Result<Lsn> {
-        if ops.is_empty() {
-            return Ok(0);
-        }
-        log_table::append(&self.store, txn, ops, &self.log.retention)
-    }
-
-    /// Fails unless statements may write.
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.read_only || self.replica {
-            return Err(Error::ReadOnly);
-        }
-        Ok(())
-    }
-}
-
 /// An open database: one directory holding one LMDB environment.
 ///
 /// `Database` is `Send + Sync` and cheap to clone (an `Arc` inside); opening the
 /// same directory twice in one process returns the same underlying handle.
 #[derive(Clone)]
 pub struct Database {
-    pub(crate) inner: Arc<DbInner>,
+    pub(crate) inner: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Database {
@@ -138,8 +105,8 @@ impl std::fmt::Debug for Database {
     }
 }
 
-fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<DbInner>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<DbInner>>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Engine>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Engine>>>> = OnceLock::new();
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -174,18 +141,19 @@ impl Database {
                 single_file: false,
             },
         )?;
-        let inner = Arc::new(DbInner {
+        let access = if options.read_only {
+            Access::ReadOnly
+        } else if options.replica {
+            Access::Replica
+        } else {
+            Access::ReadWrite
+        };
+        let inner = Arc::new(Engine::new(
             store,
-            read_only: options.read_only,
-            replica: options.replica,
-            targets: Arc::new(TargetCache::default()),
-            log: LogState {
-                signal: CommitSignal::default(),
-                retention: options.log_retention.clone(),
-                waiter: parking_lot::RwLock::new(None),
-            },
-            writer: Writer::new(options.durability),
-        });
+            access,
+            options.durability,
+            options.log_retention.clone(),
+        ));
         reg.insert(canonical, Arc::downgrade(&inner));
         Ok(Database { inner })
     }
@@ -219,17 +187,27 @@ impl Database {
                 catalog::check_options(&meta, options.as_ref())?;
                 meta
             }
-            None if self.inner.read_only || self.inner.replica => {
+            None if self.inner.access != Access::ReadWrite => {
                 return Err(Error::InvalidCollection(format!(
                     "collection '{name}' does not exist and the database is read-only{}",
-                    if self.inner.replica {
+                    if self.inner.access == Access::Replica {
                         " (a replica)"
                     } else {
                         ""
                     }
                 )))
             }
-            None => self.write(|w| catalog::get_or_create(w, name, options.as_ref()))?,
+            None => {
+                let options = options.unwrap_or_default();
+                self.execute(
+                    Statement::CreateCollection {
+                        collection: name.to_owned(),
+                        options: options.clone(),
+                    },
+                    None,
+                )?;
+                return Ok(CollectionHandle::new(exec, name.to_owned(), options));
+            }
         };
         Ok(CollectionHandle::new(exec, meta.name, meta.options))
     }
@@ -259,17 +237,13 @@ impl Database {
 
     /// Drops a collection and all its documents. Returns false when it did not exist.
     pub fn drop_collection(&self, name: &str) -> Result<bool> {
-        self.write(|w| {
-            let Some(meta) = catalog::load(w.store(), w.ro(), name)? else {
-                return Ok(false);
-            };
-            exec_write::drop_all(w, &meta)?;
-            let existed = catalog::remove(w, name)?;
-            w.log(crate::log::LogOp::DropCollection {
+        self.execute(
+            Statement::DropCollection {
                 collection: name.to_owned(),
-            });
-            Ok(existed)
-        })
+            },
+            None,
+        )?
+        .into_flag()
     }
 
     /// Begins an explicit write transaction. Statements run through
@@ -280,7 +254,6 @@ impl Database {
     /// process has a write transaction open, and fails with
     /// [`Error::TransactionInProgress`] if this thread already has one.
     pub fn begin(&self) -> Result<Transaction<'_>> {
-        self.inner.check_writable()?;
         Transaction::begin(self)
     }
 
@@ -292,72 +265,44 @@ impl Database {
         tx.commit()?;
         Ok(out)
     }
-
-    /// Runs one statement in its own write transaction, growing the map and
-    /// retrying when it fills up.
-    pub(crate) fn write<T>(&self, mut f: impl FnMut(&mut Wtx<'_, '_>) -> Result<T>) -> Result<T> {
-        self.inner.check_writable()?;
-        let store = &self.inner.store;
-        let mark = WriterMark::acquire(self)?;
-        store.grow_if_nearly_full();
-        loop {
-            let (gate, mut txn) = store.write()?;
-            let res = {
-                let mut w = Wtx::new(store, &mut txn, None);
-                f(&mut w).map(|v| (v, w.take_ops()))
-            };
-            let res = res.and_then(|(v, ops)| Ok((v, self.inner.append_log(&mut txn, &ops)?)));
-            let err = match res {
-                Ok((v, lsn)) => match txn.commit() {
-                    Ok(()) => {
-                        drop(gate);
-                        drop(mark);
-                        self.inner.log.signal.publish(lsn);
-                        self.acknowledged(lsn)?;
-                        return Ok(v);
-                    }
-                    Err(e) => Error::from(e),
-                },
-                Err(e) => {
-                    txn.abort();
-                    e
-                }
-            };
-            drop(gate);
-            if crate::storage::is_map_full(&err) {
-                store.grow()?;
-                continue;
-            }
-            return Err(err);
-        }
-    }
 }
 
-/// Statements of a [`Collection`] handle each run in their own transaction.
+/// Statements of a [`Collection`] handle each run in their own transaction:
+/// through group commit, or on the caller's thread when they report progress.
 impl Executor for Database {
     fn targets(&self) -> &Arc<TargetCache> {
         &self.inner.targets
-    }
-
-    fn write_job(&self, job: Job) -> Result<()> {
-        self.inner.check_writable()?;
-        // This thread must not hold a write transaction: the writer would wait
-        // for it while it waits for the writer.
-        drop(WriterMark::acquire(self)?);
-        let lsn = self.inner.writer.run_blocking(&self.inner, job)?;
-        self.acknowledged(lsn)
     }
 
     fn reads_committed(&self) -> bool {
         true
     }
 
-    fn read_dyn(&self, f: &mut dyn FnMut(&Store, &heed::RoTxn<'_>) -> Result<()>) -> Result<()> {
+    fn read_dyn(
+        &self,
+        f: &mut dyn FnMut(&Store, &RoTxn<'_>, &mut Reads<'_>) -> Result<()>,
+    ) -> Result<()> {
         let (_g, txn) = self.inner.store.read()?;
-        f(&self.inner.store, &txn)
+        f(&self.inner.store, &txn, &mut None)
     }
 
-    fn write_dyn(&self, f: &mut dyn FnMut(&mut Wtx<'_, '_>) -> Result<()>) -> Result<()> {
-        self.write(f)
+    fn execute(
+        &self,
+        statement: Statement,
+        progress: Option<&mut dyn FnMut(u64, u64)>,
+    ) -> Result<Outcome> {
+        let work = Work::Command(Command::single(statement, now_ms()));
+        let output = match progress {
+            Some(p) => commit_now(&self.inner, &work, Some(p))?,
+            None => self.inner.submit(work)?,
+        };
+        match output {
+            Output::Statements(mut outcomes) if outcomes.len() == 1 => {
+                Ok(outcomes.pop().unwrap_or(Outcome::Done))
+            }
+            other => Err(Error::TransactionClosed(format!(
+                "the write path returned {other:?} for one statement"
+            ))),
+        }
     }
 }

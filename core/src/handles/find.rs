@@ -5,11 +5,10 @@ use std::collections::VecDeque;
 use heed::{RoTxn, WithoutTls};
 use serde_json::Value;
 
-use crate::collection::{CollectionHandle, ExecSource};
-use crate::db::Database;
+use super::collection::{CollectionHandle, ExecSource, ExecutorExt};
+use super::database::Database;
 use crate::error::Result;
 use crate::exec::read::{self as exec_read, Query};
-use crate::exec::ExecutorExt;
 use crate::plan::{Access, Explain};
 use crate::query::filter::Filter;
 use crate::query::projection::Projection;
@@ -93,18 +92,20 @@ impl<X: ExecSource> Find<X> {
         let q = self.query()?;
         let coll = &self.coll;
         let id_field = coll.id_field().to_owned();
-        coll.exec()
-            .executor()
-            .read(|store, txn| match coll.target_in(store, txn)? {
+        coll.exec().executor().read(|store, txn, reads| {
+            match coll.target_in(store, txn, reads)? {
                 Some(t) => {
                     let name = t.meta.name.clone();
-                    Ok(exec_read::find_with(store, txn, &t, &q, false, &mut |raw| {
-                        decode_as(raw, q.projection.as_ref(), &name, &id_field)
-                    })?
-                    .0)
+                    Ok(
+                        exec_read::find_with(store, txn, &t, &q, false, reads, &mut |raw| {
+                            decode_as(raw, q.projection.as_ref(), &name, &id_field)
+                        })?
+                        .0,
+                    )
                 }
                 None => Ok(Vec::new()),
-            })
+            }
+        })
     }
 
     /// Runs the statement and reports the plan and what it cost.
@@ -119,12 +120,12 @@ impl<X: ExecSource> Find<X> {
     fn run(&self, explain: bool) -> Result<(Vec<Value>, Option<Explain>)> {
         let q = self.query()?;
         let coll = &self.coll;
-        coll.exec()
-            .executor()
-            .read(|store, txn| match coll.target_in(store, txn)? {
-                Some(t) => exec_read::find(store, txn, &t, &q, explain),
+        coll.exec().executor().read(|store, txn, reads| {
+            match coll.target_in(store, txn, reads)? {
+                Some(t) => exec_read::find(store, txn, &t, &q, explain, reads),
                 None => Ok((Vec::new(), None)),
-            })
+            }
+        })
     }
 }
 
@@ -149,7 +150,7 @@ struct Stream {
     // Field order matters: the snapshot ends before the gate opens.
     txn: RoTxn<'static, WithoutTls>,
     _gate: GateGuard,
-    store_db: crate::db::Database,
+    store_db: Database,
     meta: crate::catalog::CollectionMeta,
     query: Query,
     after: Option<Vec<u8>>,
@@ -225,7 +226,7 @@ impl<X: ExecSource> FindIter<X> {
         };
         let query = find.query()?;
         let (gate, txn) = db.inner.store.read_static()?;
-        let Some(target) = find.coll.target_in(&db.inner.store, &txn)? else {
+        let Some(target) = find.coll.target_in(&db.inner.store, &txn, &mut None)? else {
             self.state = IterState::Done;
             return Ok(());
         };
@@ -241,7 +242,8 @@ impl<X: ExecSource> FindIter<X> {
         )?;
         if !matches!(plan.access, Access::CollScan { reverse: false }) {
             // Index plans are short or need sorting: run them in this snapshot.
-            let (rows, _) = exec_read::find(&db.inner.store, &txn, &target, &query, false)?;
+            let (rows, _) =
+                exec_read::find(&db.inner.store, &txn, &target, &query, false, &mut None)?;
             self.state = IterState::Buffered(rows.into_iter());
             return Ok(());
         }

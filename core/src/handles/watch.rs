@@ -15,13 +15,13 @@ use bson::raw::RawDocument;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::entry::{LogEntry, LogOp, OpKind};
-use super::{signal, table, Lsn};
-use crate::db::Database;
+use super::database::Database;
 use crate::doc::json::json_from_raw;
 use crate::doc::DocRef;
 use crate::error::{Error, Result};
+use crate::log::{signal, table, LogEntry, LogOp, Lsn, OpKind};
 use crate::query::filter::Filter;
+use crate::write::commit::{Local, Work};
 
 /// Entries read per snapshot while catching up.
 const READ_BATCH: usize = 256;
@@ -337,20 +337,8 @@ impl Consumer {
     /// event's `lsn` once its `last_in_entry` event is handled). Positions
     /// never move backwards.
     pub fn ack(&self, lsn: Lsn) -> Result<()> {
-        let name = self.name.clone();
-        self.db.write_unlogged(move |store, txn| {
-            let current = table::consumer_position(store, txn, &name)?
-                .ok_or_else(|| Error::InvalidConsumer(format!("consumer '{name}' was dropped")))?;
-            let last = table::last_lsn(store, txn)?;
-            if lsn > last {
-                return Err(Error::InvalidConsumer(format!(
-                    "cannot acknowledge entry {lsn}: the newest entry is {last}"
-                )));
-            }
-            if lsn > current {
-                table::set_consumer_position(store, txn, &name, lsn)?;
-            }
-            Ok(())
-        })
+        let work = Work::Local(Local::AckConsumer(self.name.clone(), lsn));
+        self.db.inner.submit(work)?;
+        Ok(())
     }
 }

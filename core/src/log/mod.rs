@@ -3,30 +3,23 @@
 //!
 //! - [`entry`]: the entry format (operations, frame, crc32c, zstd);
 //! - [`table`]: appending, reading, retention and consumer positions in the `log` table;
-//! - [`api`]: the `Database` methods (positions, frames, snapshots, watch, consumers);
-//! - [`apply`]: redoing entries on another database (replicas);
-//! - [`signal`]: waking waiters when a commit lands;
-//! - [`watch`]: change streams and durable named consumers.
+//! - [`signal`]: waking waiters when a commit lands.
+//!
+//! This is the low half of the log: formats and tables. What reads it —
+//! change streams, consumers, the follower API — lives with the handles
+//! (`handles/changes.rs`, `handles/watch.rs`); redoing entries on a replica
+//! lives in `exec/redo.rs`.
 //!
 //! Because an entry commits atomically with its data there is nothing to
 //! replay on open: a reopened database and its log always agree.
 
-pub mod api;
-pub mod apply;
 pub mod entry;
 pub mod signal;
-#[cfg(feature = "async")]
-pub mod stream;
 pub mod table;
-pub mod watch;
 
 use std::time::Duration;
 
-pub use api::CommitWaiter;
 pub use entry::{LogEntry, LogOp, OpKind};
-#[cfg(feature = "async")]
-pub use stream::AsyncChangeStream;
-pub use watch::{ChangeEvent, ChangeStream, Consumer};
 
 /// A log sequence number: the position of a committed transaction in the log.
 /// The first entry is 1; 0 means "before everything".

@@ -65,15 +65,17 @@ pub fn newer_retained(store: &Store, txn: &RoTxn<'_>, after: Lsn) -> Result<bool
     Ok(true)
 }
 
-/// Appends one entry holding `ops` (which must not be empty) in `txn`; returns its LSN.
+/// Appends one entry holding `ops` (which must not be empty), committed at
+/// `time_ms`, in `txn`; returns its LSN.
 pub fn append(
     store: &Store,
     txn: &mut RwTxn<'_>,
     ops: &[LogOp],
+    time_ms: i64,
     retention: &LogRetention,
 ) -> Result<Lsn> {
     let lsn = last_lsn(store, txn)? + 1;
-    let frame = encode_frame(lsn, now_ms(), ops)?;
+    let frame = encode_frame(lsn, time_ms, ops)?;
     store.table(Table::Log).put(txn, &lsn_key(lsn), &frame)?;
     if lsn % RETENTION_EVERY == 0 {
         enforce_retention(store, txn, retention)?;

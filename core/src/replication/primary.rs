@@ -21,8 +21,8 @@ use super::protocol::{
 use super::semisync::AckTracker;
 use super::tasks::{blocking, with_timeout};
 use super::{auth, telemetry, unix_ms, Lsn, PrimaryConfig};
-use crate::db::Database;
 use crate::error::{Error, Result};
+use crate::Database;
 
 /// Connections served at once (authenticated or not); more are closed at once.
 const MAX_CONNECTIONS: usize = 256;

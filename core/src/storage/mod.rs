@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 
 pub mod wtx;
-pub use wtx::{replay, WriteRecord, Wtx};
+pub use wtx::Wtx;
 
 /// The named LMDB databases of an environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,15 +34,6 @@ pub enum Table {
 }
 
 impl Table {
-    /// Every table, in a fixed order.
-    pub const ALL: [Table; 5] = [
-        Table::Meta,
-        Table::Catalog,
-        Table::Docs,
-        Table::Indexes,
-        Table::Log,
-    ];
-
     fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",

@@ -369,26 +369,6 @@ impl Update {
             Kind::Operators(ops) => ops.iter().try_for_each(|op| op.apply(doc, ctx)),
         }
     }
-
-    /// The dotted paths this update writes (for index maintenance and immutability checks), e.g. "a.b".
-    ///
-    /// Empty for replacements. `$rename` contributes its source and its target;
-    /// `$setOnInsert` paths are included whether or not the update inserts.
-    pub fn touched_paths(&self) -> Vec<&FieldPath> {
-        match &self.kind {
-            Kind::Replacement(_) => Vec::new(),
-            Kind::Operators(ops) => {
-                let mut out = Vec::with_capacity(ops.len());
-                for op in ops {
-                    out.push(&op.path);
-                    if let Action::Rename(target) = &op.action {
-                        out.push(target);
-                    }
-                }
-                out
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

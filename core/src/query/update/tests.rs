@@ -295,7 +295,6 @@ fn parse_rejects_values_with_illegal_stored_names() {
 fn replacement_documents() {
     let u = Update::parse(&json!({"name": "x", "n": 1})).unwrap();
     assert!(u.is_replacement());
-    assert!(u.touched_paths().is_empty());
     assert_eq!(u.replacement().unwrap().get("n"), Some(&Bson::Int32(1)));
     // MongoDB manual, replaceOne: the replacement keeps the original _id.
     let mut d = document_from_json(&json!({"_id": 7, "old": true})).unwrap();
@@ -336,18 +335,6 @@ fn replacement_of_whole_documents() {
     );
     expect_invalid(json!([1]), "must be a JSON object");
     expect_invalid(json!({"a": {"$x": 1}}), "starts with '$'");
-}
-
-#[test]
-fn touched_paths_lists_written_paths() {
-    let u = Update::parse(&json!({
-        "$set": {"a.b": 1},
-        "$rename": {"x": "y.z"},
-        "$setOnInsert": {"c": 1}
-    }))
-    .unwrap();
-    let paths: Vec<&str> = u.touched_paths().iter().map(|p| p.as_str()).collect();
-    assert_eq!(paths, ["a.b", "x", "y.z", "c"]);
 }
 
 // ---- $set ------------------------------------------------------------
@@ -1258,7 +1245,6 @@ mod no_panics {
                     // The result is a storable document.
                     prop_assert!(d.to_vec().is_ok());
                 }
-                let _ = u.touched_paths();
             }
         }
 
