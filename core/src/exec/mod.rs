@@ -19,6 +19,8 @@ pub mod read;
 pub mod readset;
 pub mod redo;
 pub mod statement;
+#[cfg(test)]
+mod tests;
 pub mod write;
 
 use std::collections::HashMap;

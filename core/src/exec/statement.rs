@@ -435,9 +435,20 @@ impl Statement {
                         _ => Err(bad("'docs' must hold documents")),
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let options = options_of(d)?;
+                for doc in &documents {
+                    super::docs::check_names(doc, "")?;
+                    let id = doc.get(&options.id_field).ok_or_else(|| {
+                        bad(format!(
+                            "a document to insert has no '{}'",
+                            options.id_field
+                        ))
+                    })?;
+                    super::docs::check_id(id, &options.id_field)?;
+                }
                 Statement::Insert {
                     collection,
-                    options: options_of(d)?,
+                    options,
                     documents,
                 }
             }
@@ -597,34 +608,63 @@ impl Command {
     }
 }
 
-impl serde::Serialize for Command {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.encode())
+impl Statement {
+    /// The statement's stable encoding on its own (a BSON document).
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_document().to_vec().unwrap_or_default()
+    }
+
+    /// Decodes and validates an encoded statement.
+    pub fn decode(bytes: &[u8]) -> Result<Statement> {
+        let d =
+            Document::from_reader(bytes).map_err(|e| bad(format!("not a BSON document: {e}")))?;
+        Statement::from_document(&d)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Command {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Command, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Command;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an encoded collection-store command (bytes)")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> std::result::Result<Command, E> {
-                Command::decode(v).map_err(E::custom)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Command, A::Error> {
-                let mut bytes = Vec::new();
-                while let Some(b) = seq.next_element::<u8>()? {
-                    bytes.push(b);
-                }
-                Command::decode(&bytes).map_err(serde::de::Error::custom)
+/// `Serialize`/`Deserialize` through the stable byte encoding, so that any
+/// serde format carries the value without loss.
+macro_rules! serde_as_bytes {
+    ($t:ident, $what:literal) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_bytes(&self.encode())
             }
         }
-        d.deserialize_bytes(V)
-    }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<$t, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_bytes<E: serde::de::Error>(
+                        self,
+                        v: &[u8],
+                    ) -> std::result::Result<$t, E> {
+                        $t::decode(v).map_err(E::custom)
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> std::result::Result<$t, A::Error> {
+                        let mut bytes = Vec::new();
+                        while let Some(b) = seq.next_element::<u8>()? {
+                            bytes.push(b);
+                        }
+                        $t::decode(&bytes).map_err(serde::de::Error::custom)
+                    }
+                }
+                d.deserialize_bytes(V)
+            }
+        }
+    };
 }
+
+serde_as_bytes!(Command, "an encoded collection-store command (bytes)");
+serde_as_bytes!(Statement, "an encoded collection-store statement (bytes)");

@@ -104,7 +104,9 @@ impl<'db> Transaction<'db> {
     }
 
     /// What the transaction has done so far, as data: its statements with
-    /// their outcomes and the reads they depended on.
+    /// their outcomes and the reads they depended on. (A replicated mode
+    /// sends this to where it is applied; tests check it here.)
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn change_set(&self) -> Result<Command> {
         let mut open = self.open.try_borrow_mut().map_err(|_| busy())?;
         Ok(open.change_set(now_ms()))

@@ -252,8 +252,19 @@ pub fn commit_batch(
             }
         }
         if !map_full {
+            #[cfg(test)]
+            let recorded: Vec<Command> = batch
+                .iter()
+                .zip(&results)
+                .filter_map(|(w, r)| match (w, r) {
+                    (Work::Command(c), Ok(_)) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect();
             match txn.commit() {
                 Ok(()) => {
+                    #[cfg(test)]
+                    engine.recorded.lock().extend(recorded);
                     drop(gate);
                     let newest = results
                         .iter()
@@ -464,6 +475,11 @@ impl<'e> OpenTxn<'e> {
                 Err(e) => return Err(e),
             }
         };
+        #[cfg(test)]
+        {
+            let recorded = self.change_set(time_ms);
+            engine.recorded.lock().push(recorded);
+        }
         drop(self);
         engine.log.signal.publish(lsn);
         engine.acknowledge(lsn)?;

@@ -50,6 +50,9 @@ pub struct Engine {
     /// What writes are accepted.
     pub access: Access,
     pub(super) group: Group,
+    /// Every command committed, in commit order (tests replay them).
+    #[cfg(test)]
+    pub(crate) recorded: parking_lot::Mutex<Vec<crate::exec::statement::Command>>,
 }
 
 impl Engine {
@@ -70,6 +73,8 @@ impl Engine {
             },
             access,
             group: Group::new(durability),
+            #[cfg(test)]
+            recorded: parking_lot::Mutex::new(Vec::new()),
         }
     }
 

@@ -7,6 +7,8 @@ pub mod commit;
 pub mod durability;
 pub mod engine;
 pub mod group;
+#[cfg(test)]
+mod tests;
 
 pub use durability::Durability;
 pub use engine::{CommitWaiter, Engine};
