@@ -343,6 +343,31 @@ impl C<'_> {
         self.find(f).explain()
     }
 
+    /// See `Collection::explain_count` (the async front end explains a
+    /// count on the blocking handle, on the blocking pool).
+    pub fn explain_count(&self, f: Value) -> Result<Explain> {
+        self.read(
+            |c| c.explain_count(f.clone()),
+            |c| c.explain_count(f.clone()),
+            async |c| {
+                let c = c.blocking().clone();
+                let f = f.clone();
+                tokio::task::spawn_blocking(move || c.explain_count(f))
+                    .await
+                    .unwrap()
+            },
+        )
+    }
+
+    /// See `Collection::get` (the async front end finds by `_id`).
+    pub fn get(&self, id: Value) -> Result<Option<Value>> {
+        self.read(
+            |c| c.get(id.clone()),
+            |c| c.get(id.clone()),
+            async |c| c.find_one(serde_json::json!({"_id": id.clone()})).await,
+        )
+    }
+
     /// See `Collection::find`.
     pub fn find(&self, filter: Value) -> Q<'_> {
         Q {
