@@ -4,7 +4,7 @@
 //! is in the statement.
 
 use super::ddl;
-use super::docs::WriteCtx;
+use super::docs::{statement_id, WriteCtx};
 use super::statement::{Outcome, Statement};
 use super::write as exec_write;
 use super::TargetCache;
@@ -85,12 +85,7 @@ pub fn apply(
         } => {
             let mut ctx = ctx_for_write(w, targets, collection, options, ops)?;
             for doc in documents {
-                let id = doc.get(&options.id_field).ok_or_else(|| {
-                    Error::InvalidDocument(format!(
-                        "an insert statement's document has no primary key '{}'",
-                        options.id_field
-                    ))
-                })?;
+                let id = statement_id(doc, &options.id_field)?;
                 exec_write::insert(w, &mut ctx, id, doc)?;
             }
             ops.extend(ctx.finish(w)?.1);

@@ -76,6 +76,17 @@ fn check_value_names(v: &Bson, at: &str) -> Result<()> {
     }
 }
 
+/// The primary key of a document a statement inserts (it must carry one).
+pub fn statement_id<'d>(doc: &'d Document, field: &str) -> Result<&'d Bson> {
+    let id = doc.get(field).ok_or_else(|| {
+        Error::InvalidDocument(format!(
+            "a document to insert has no primary key '{field}' (it is fixed before the statement is applied)"
+        ))
+    })?;
+    check_id(id, field)?;
+    Ok(id)
+}
+
 /// Encodes a document, enforcing the size limit.
 pub fn encode(doc: &Document) -> Result<Vec<u8>> {
     let bytes = doc

@@ -225,6 +225,15 @@ fn conflict(what: String) -> Error {
     ))
 }
 
+/// Ok when the read gives the same answer again, else a conflict naming `what`.
+fn unchanged(same: bool, what: impl FnOnce() -> String) -> Result<()> {
+    if same {
+        Ok(())
+    } else {
+        Err(conflict(what()))
+    }
+}
+
 impl ReadCheck {
     /// Repeats the read against `txn`; [`Error::Conflict`] when the answer differs.
     pub fn validate(
@@ -247,11 +256,9 @@ impl ReadCheck {
             ReadCheck::Count { collection, n } => {
                 let t = named(collection)?;
                 let now = catalog::count(store, txn, Counter::Docs(t.meta.id))?;
-                if now == *n {
-                    Ok(())
-                } else {
-                    Err(conflict(format!("the document count of '{collection}'")))
-                }
+                unchanged(now == *n, || {
+                    format!("the document count of '{collection}'")
+                })
             }
             ReadCheck::Doc {
                 collection,
@@ -262,11 +269,7 @@ impl ReadCheck {
                 let mut full = t.meta.prefix().to_vec();
                 full.extend_from_slice(key);
                 let now = store.table(Table::Docs).get(txn, &full)?.map(digest_of);
-                if now == *digest {
-                    Ok(())
-                } else {
-                    Err(conflict(format!("a document of '{collection}'")))
-                }
+                unchanged(now == *digest, || format!("a document of '{collection}'"))
             }
             ReadCheck::Range {
                 collection,
@@ -335,14 +338,11 @@ impl ReadCheck {
                         visit(item)?;
                     }
                 }
-                if n == *count && truncate(h.finalize().as_slice()) == *digest {
-                    Ok(())
-                } else {
-                    Err(conflict(match index {
-                        Some(name) => format!("entries of index '{name}' of '{collection}'"),
-                        None => format!("documents of '{collection}'"),
-                    }))
-                }
+                let same = n == *count && truncate(h.finalize().as_slice()) == *digest;
+                unchanged(same, || match index {
+                    Some(name) => format!("entries of index '{name}' of '{collection}'"),
+                    None => format!("documents of '{collection}'"),
+                })
             }
         }
     }

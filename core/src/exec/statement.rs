@@ -27,28 +27,30 @@ use crate::query::update::Update;
 /// The statement format written by this version.
 pub const STATEMENT_VERSION: i32 = 1;
 
-/// A filter or update as given (JSON), with its parsed form.
+/// A filter or update as given (JSON), with its parsed form (boxed: a
+/// statement moves through queues and batches by value).
 #[derive(Debug, Clone)]
-pub struct Parsed<T> {
-    source: Value,
-    parsed: T,
-}
+pub struct Parsed<T>(Box<(Value, T)>);
 
 impl<T> Parsed<T> {
+    fn new(source: Value, parsed: T) -> Self {
+        Parsed(Box::new((source, parsed)))
+    }
+
     /// The JSON it was parsed from.
     pub fn source(&self) -> &Value {
-        &self.source
+        &self.0 .0
     }
 
     /// The parsed form.
     pub fn get(&self) -> &T {
-        &self.parsed
+        &self.0 .1
     }
 }
 
 impl<T> PartialEq for Parsed<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.source == other.source
+        self.source() == other.source()
     }
 }
 
@@ -56,7 +58,7 @@ impl Parsed<Filter> {
     /// Parses a filter.
     pub fn filter(source: Value) -> Result<Self> {
         let parsed = Filter::parse(&source)?;
-        Ok(Parsed { source, parsed })
+        Ok(Parsed::new(source, parsed))
     }
 }
 
@@ -69,13 +71,13 @@ impl Parsed<Update> {
                 "{statement} takes update operators such as {{\"$set\": {{...}}}}; to replace a whole document use replace_one"
             )));
         }
-        Ok(Parsed { source, parsed })
+        Ok(Parsed::new(source, parsed))
     }
 
     /// Parses a replacement document.
     pub fn replacement(source: Value) -> Result<Self> {
         let parsed = Update::replacement_of(&source)?;
-        Ok(Parsed { source, parsed })
+        Ok(Parsed::new(source, parsed))
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::database::Database;
 use super::find::Find;
-use crate::catalog::CollectionOptions;
+use crate::catalog::{self, CollectionOptions};
 use crate::doc::json::{document_from_json, json_from_bson};
 use crate::doc::FieldPath;
 use crate::error::{Error, Result};
@@ -144,6 +144,40 @@ impl<X: ExecSource> std::fmt::Debug for CollectionHandle<X> {
             .field("name", &self.name)
             .finish()
     }
+}
+
+/// Opens collection `name` through `exec`: its stored definition (whose
+/// options must equal `options` when given) or, when there is none and
+/// `may_create` allows it, a new one created by a statement.
+pub(crate) fn open_handle<X: ExecSource>(
+    exec: X,
+    name: &str,
+    options: Option<CollectionOptions>,
+    may_create: impl FnOnce() -> Result<()>,
+) -> Result<CollectionHandle<X>> {
+    catalog::validate_name(name)?;
+    let stored = exec
+        .executor()
+        .read(|store, txn, _| catalog::load(store, txn, name))?;
+    let options = match stored {
+        Some(meta) => {
+            catalog::check_options(&meta, options.as_ref())?;
+            meta.options
+        }
+        None => {
+            may_create()?;
+            let options = options.unwrap_or_default();
+            exec.executor().execute(
+                Statement::CreateCollection {
+                    collection: name.to_owned(),
+                    options: options.clone(),
+                },
+                None,
+            )?;
+            options
+        }
+    };
+    Ok(CollectionHandle::new(exec, name.to_owned(), options))
 }
 
 fn parse_filter(filter: &Value) -> Result<Filter> {

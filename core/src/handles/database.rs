@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use heed::RoTxn;
 
-use super::collection::{Collection, CollectionHandle, Executor};
+use super::collection::{open_handle, Collection, Executor};
 use super::transaction::Transaction;
 use crate::catalog::{self, CollectionOptions};
 use crate::error::{Error, Result};
@@ -180,41 +180,18 @@ impl Database {
         name: &str,
         options: Option<CollectionOptions>,
     ) -> Result<Collection> {
-        catalog::validate_name(name)?;
-        let exec = self.clone();
-        let meta = match self.read_meta(name)? {
-            Some(meta) => {
-                catalog::check_options(&meta, options.as_ref())?;
-                meta
-            }
-            None if self.inner.access != Access::ReadWrite => {
-                return Err(Error::InvalidCollection(format!(
-                    "collection '{name}' does not exist and the database is read-only{}",
-                    if self.inner.access == Access::Replica {
-                        " (a replica)"
-                    } else {
-                        ""
-                    }
-                )))
-            }
-            None => {
-                let options = options.unwrap_or_default();
-                self.execute(
-                    Statement::CreateCollection {
-                        collection: name.to_owned(),
-                        options: options.clone(),
-                    },
-                    None,
-                )?;
-                return Ok(CollectionHandle::new(exec, name.to_owned(), options));
-            }
-        };
-        Ok(CollectionHandle::new(exec, meta.name, meta.options))
-    }
-
-    fn read_meta(&self, name: &str) -> Result<Option<catalog::CollectionMeta>> {
-        let (_g, txn) = self.inner.store.read()?;
-        catalog::load(&self.inner.store, &txn, name)
+        let access = self.inner.access;
+        open_handle(self.clone(), name, options, || match access {
+            Access::ReadWrite => Ok(()),
+            Access::ReadOnly | Access::Replica => Err(Error::InvalidCollection(format!(
+                "collection '{name}' does not exist and the database is read-only{}",
+                if access == Access::Replica {
+                    " (a replica)"
+                } else {
+                    ""
+                }
+            ))),
+        })
     }
 
     /// Names of all collections, sorted.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use heed::RoTxn;
 
-use super::collection::{CollectionHandle, Executor, TxCollection, TxExec};
+use super::collection::{open_handle, Executor, TxCollection, TxExec};
 use super::database::Database;
 use crate::catalog::CollectionOptions;
 use crate::error::{Error, Result};
@@ -68,39 +68,7 @@ impl<'db> Transaction<'db> {
         name: &str,
         options: Option<CollectionOptions>,
     ) -> Result<TxCollection<'_>> {
-        crate::catalog::validate_name(name)?;
-        let stored = self.read_dyn_typed(|store, txn| crate::catalog::load(store, txn, name))?;
-        let options = match stored {
-            Some(meta) => {
-                crate::catalog::check_options(&meta, options.as_ref())?;
-                meta.options
-            }
-            None => {
-                let options = options.unwrap_or_default();
-                self.execute(
-                    Statement::CreateCollection {
-                        collection: name.to_owned(),
-                        options: options.clone(),
-                    },
-                    None,
-                )?;
-                options
-            }
-        };
-        Ok(CollectionHandle::new(
-            TxExec(self),
-            name.to_owned(),
-            options,
-        ))
-    }
-
-    fn read_dyn_typed<T>(&self, f: impl FnOnce(&Store, &RoTxn<'_>) -> Result<T>) -> Result<T> {
-        let mut open = self.open.try_borrow_mut().map_err(|_| busy())?;
-        let mut f = Some(f);
-        open.read(&mut |store, txn, _| match f.take() {
-            Some(f) => f(store, txn),
-            None => Err(busy()),
-        })
+        open_handle(TxExec(self), name, options, || Ok(()))
     }
 
     /// What the transaction has done so far, as data: its statements with

@@ -18,8 +18,11 @@ const TABLES: [Table; 5] = [
     Table::Log,
 ];
 
+/// The rows of one table.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Every key and value of every table.
-fn dump(db: &Database) -> Vec<(Table, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn dump(db: &Database) -> Vec<(Table, Rows)> {
     let store = &db.inner.store;
     let (_g, txn) = store.read().unwrap();
     TABLES

@@ -429,7 +429,8 @@ impl Q<'_> {
         self
     }
 
-    /// See `Find::to_vec`.
+    /// See `Find::to_vec` (named like it, so tests read the same).
+    #[allow(clippy::wrong_self_convention)]
     pub fn to_vec(self) -> Result<Vec<Value>> {
         let f = &self.filter;
         self.c.read(
