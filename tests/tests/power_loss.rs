@@ -174,8 +174,10 @@ fn check_images(run: &Run, mode: &str, images: usize, seed: u64, work: &Path) ->
                 break;
             }
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        if problems.is_empty() || std::env::var_os("CS_POWERLOSS_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+        }
     }
     problems
 }
@@ -207,7 +209,14 @@ fn crash_images_of_every_durability_mode_recover_with_every_acknowledged_transac
             run.acks.len(),
             problems.len()
         );
+        for p in problems.iter().take(3) {
+            eprintln!("    {p}");
+        }
         failures.extend(problems.into_iter().map(|p| format!("[{mode}] {p}")));
+    }
+    if !failures.is_empty() && std::env::var_os("CS_POWERLOSS_KEEP").is_some() {
+        eprintln!("kept {}", work.keep().display());
+        panic!("{} crash images failed", failures.len());
     }
     assert!(
         failures.is_empty(),

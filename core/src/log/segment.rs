@@ -92,15 +92,20 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Creates segment `id` of `size` bytes (zeros, written and fsynced, then
-/// linked into place without replacing anything; the directory is
-/// fsynced). Nothing when a file of that name exists with at least that
-/// size (prepared or started by someone else meanwhile).
-pub fn prepare(dir: &Path, id: u64, size: u64) -> Result<()> {
+/// linked into place; the directory is fsynced). Nothing when a file of that
+/// name exists with at least that size (prepared by someone else
+/// meanwhile). A shorter one is replaced only when `replace_shorter` (the
+/// writer about to start the segment, under LMDB's write lock, so nobody
+/// writes it yet); preparing ahead never replaces anything.
+pub fn prepare(dir: &Path, id: u64, size: u64, replace_shorter: bool) -> Result<()> {
     let target = path(dir, id);
-    if std::fs::metadata(&target).is_ok_and(|m| m.len() >= size) {
-        return Ok(());
+    match std::fs::metadata(&target) {
+        Ok(m) if m.len() >= size || !replace_shorter => return Ok(()),
+        _ => {}
     }
-    let tmp = dir.join(format!("{id:016x}.tmp-{}", std::process::id()));
+    static PREPARES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PREPARES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{id:016x}.tmp-{}-{n}", std::process::id()));
     {
         let mut f = OpenOptions::new()
             .write(true)

@@ -263,7 +263,7 @@ impl Wal {
     }
 
     fn begin_segment(&self, id: u64, first_lsn: Lsn, size: u64) -> Result<()> {
-        segment::prepare(&self.dir, id, size)?;
+        segment::prepare(&self.dir, id, size, true)?;
         self.files.lock().remove(&id);
         let file = self.file(id)?;
         let header = Header {
@@ -363,7 +363,7 @@ impl Wal {
         let spawned = std::thread::Builder::new()
             .name("cs-wal-prepare".into())
             .spawn(move || {
-                if let Err(e) = segment::prepare(&dir, id, size) {
+                if let Err(e) = segment::prepare(&dir, id, size, false) {
                     tracing::warn!(error = %e, segment = id, "could not prepare a log segment ahead of time");
                 }
                 flag.store(false, Ordering::Release);

@@ -177,7 +177,7 @@ impl Engine {
                 Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
             }
         }
-        self.checkpoint()?;
+        self.checkpoint_with(false)?;
         // The previous owner's pin (if it died) is no longer needed.
         let cleared = self.store.clear_stale_readers()?;
         if cleared > 0 {
@@ -188,18 +188,33 @@ impl Engine {
 
     /// Takes a checkpoint (see the module docs). Only the owner does.
     pub fn checkpoint(&self) -> Result<()> {
+        self.checkpoint_with(true)
+    }
+
+    /// [`Engine::checkpoint`]; `lock`: take LMDB's write lock to pin and
+    /// read the meta page (false: the caller holds it), so that no commit
+    /// rewrites the meta slot while it is read.
+    fn checkpoint_with(&self, lock: bool) -> Result<()> {
         let cp = &self.checkpoints;
         if !cp.is_owner() {
             return Ok(());
         }
+        // Lock order: the writer lock, then `running` (a writer taking over
+        // the checkpoints holds the first when it gets here).
+        let held = if lock { Some(self.store.write()?) } else { None };
         let _one = cp.running.lock();
         let path = self.store.data_file();
-        let (pin, end, meta) = loop {
+        let (pin, end, meta) = {
             let (pin, end) = self.store.pin_reading(|txn| state::end(&self.store, txn))?;
-            if let Some(m) = meta::read_txn(&path, pin.txnid())? {
-                break (pin, end, m);
+            let meta = meta::read_txn(&path, pin.txnid())?.ok_or_else(|| Error::Corrupt {
+                location: path.display().to_string(),
+                message: format!("no meta page holds the committed state {}", pin.txnid()),
+                lsn: None,
+            })?;
+            if let Some((_writing, _gate, txn)) = held {
+                txn.abort();
             }
-            // Two commits overwrote the slot meanwhile: pin the newer state.
+            (pin, end, meta)
         };
         // A state without a log yet (a new database, or one of format 1
         // about to move its log) is checkpointed like any other: its start

@@ -90,7 +90,10 @@ impl Engine {
         if read_only {
             return Engine::open_read_only(dir, opts);
         }
-        std::fs::create_dir_all(&wal_dir)?;
+        if !wal_dir.exists() {
+            std::fs::create_dir_all(&wal_dir)?;
+            crate::log::segment::sync_dir(dir)?;
+        }
         let users = OpenOptions::new()
             .read(true)
             .write(true)
@@ -117,7 +120,11 @@ impl Engine {
                 create(dir, &opts.store)?;
             }
         }
+        let new_record = !wal_dir.join("checkpoint").exists();
         let file = CheckpointFile::open(&wal_dir)?;
+        if new_record {
+            crate::log::segment::sync_dir(&wal_dir)?;
+        }
         let last = file.read()?;
         // Whether the machine may have restarted since the last checkpoint:
         // then LMDB's writes since it may be lost or torn.
