@@ -38,8 +38,9 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "COLLECTION_STORE_LISTEN")]
     pub listen: Option<String>,
-    /// A user as NAME:PASSWORD (repeatable). With any user, every data command needs authentication.
-    #[arg(long = "user", env = "COLLECTION_STORE_USERS", value_delimiter = ',')]
+    /// A user as NAME:PASSWORD (repeatable; the variable holds one). With any user,
+    /// every data command needs authentication.
+    #[arg(long = "user", env = "COLLECTION_STORE_USER")]
     pub users: Vec<String>,
     /// A TOML file of users with salted, iterated credentials (see `hash-user`).
     #[arg(long, env = "COLLECTION_STORE_USERS_FILE")]
