@@ -20,18 +20,23 @@ use serde_json::json;
 const CITIES: usize = 50;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn person(i: u64) -> serde_json::Value {
-    let tags: Vec<String> = (0..(i % 5)).map(|t| format!("tag{}", (i + t) % 20)).collect();
+    let tags: Vec<String> = (0..(i % 5))
+        .map(|t| format!("tag{}", (i + t) % 20))
+        .collect();
     json!({"_id": i as i64, "name": format!("user {i}"), "email": format!("user{i}@example.com"),
            "age": 18 + (i * 7919 % 63) as i64, "city": format!("city{}", i as usize % CITIES),
            "tags": tags, "score": (i % 1000) as f64 / 10.0})
 }
 
 fn person_bson(i: u64) -> Document {
-    bson::to_document(&person(i)).expect("json to bson")
+    bson::serialize_to_document(&person(i)).expect("json to bson")
 }
 
 /// Latencies in microseconds.
@@ -58,7 +63,11 @@ struct Row {
 }
 
 /// Runs `op` on `threads` OS threads for `secs`; returns (ops/s, p50 µs, p99 µs, ops).
-fn run_threads(threads: usize, secs: u64, op: impl Fn(u64, u64) + Send + Sync + 'static) -> ((f64, f64, f64), u64) {
+fn run_threads(
+    threads: usize,
+    secs: u64,
+    op: impl Fn(u64, u64) + Send + Sync + 'static,
+) -> ((f64, f64, f64), u64) {
     let op = Arc::new(op);
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
@@ -92,7 +101,12 @@ fn run_threads(threads: usize, secs: u64, op: impl Fn(u64, u64) + Send + Sync + 
 }
 
 /// The same with `tasks` async tasks on the driver's runtime.
-fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, secs: u64, op: F) -> ((f64, f64, f64), u64)
+fn run_tasks<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    tasks: usize,
+    secs: u64,
+    op: F,
+) -> ((f64, f64, f64), u64)
 where
     F: Fn(u64, u64) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -133,14 +147,36 @@ where
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
         .unwrap_or(0);
-    format!("{cores} cores ({cpu}), {:.1} GiB RAM, {}", mem as f64 / 1048576.0, std::env::consts::OS)
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{cores} cores ({cpu}), {:.1} GiB RAM, {}, load average at the end {load}",
+        mem as f64 / 1048576.0,
+        std::env::consts::OS
+    )
 }
 
 fn main() {
@@ -156,24 +192,53 @@ fn main() {
     // Embedded database.
     let edb = Database::open(tmp.path().join("embedded")).expect("open");
     let ecoll = edb.collection("bench.people").expect("collection");
-    ecoll.create_index(IndexSpec::new([("email", 1)]).unique()).expect("index");
-    ecoll.create_index(IndexSpec::new([("age", 1)])).expect("index");
+    ecoll
+        .create_index(IndexSpec::new([("email", 1)]).unique())
+        .expect("index");
+    ecoll
+        .create_index(IndexSpec::new([("age", 1)]))
+        .expect("index");
 
     // Server over loopback, with the driver on its own runtime.
-    let srt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let srt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut cfg = Config::new(tmp.path().join("server"), "127.0.0.1:0");
     cfg.monitoring = true;
-    let handle = srt.block_on(collection_store_server::start(cfg)).expect("server");
-    let crt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let uri = format!("mongodb://{}/?directConnection=true&maxPoolSize=64", handle.addr);
-    let client = crt.block_on(mongodb::Client::with_uri_str(&uri)).expect("client");
+    let handle = srt
+        .block_on(collection_store_server::start(cfg))
+        .expect("server");
+    let crt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let uri = format!(
+        "mongodb://{}/?directConnection=true&maxPoolSize=64",
+        handle.addr
+    );
+    let client = crt
+        .block_on(mongodb::Client::with_uri_str(&uri))
+        .expect("client");
     let scoll = client.database("bench").collection::<Document>("people");
     crt.block_on(async {
         scoll
-            .create_index(mongodb::IndexModel::builder().keys(doc! {"email": 1}).options(mongodb::options::IndexOptions::builder().unique(true).build()).build())
+            .create_index(
+                mongodb::IndexModel::builder()
+                    .keys(doc! {"email": 1})
+                    .options(
+                        mongodb::options::IndexOptions::builder()
+                            .unique(true)
+                            .build(),
+                    )
+                    .build(),
+            )
             .await
             .expect("index");
-        scoll.create_index(mongodb::IndexModel::builder().keys(doc! {"age": 1}).build()).await.expect("index");
+        scoll
+            .create_index(mongodb::IndexModel::builder().keys(doc! {"age": 1}).build())
+            .await
+            .expect("index");
     });
 
     // W1: bulk load, 10,000 documents per insert.
@@ -187,7 +252,9 @@ fn main() {
     let s = Instant::now();
     crt.block_on(async {
         for start in (0..docs).step_by(10_000) {
-            let batch: Vec<_> = (start..(start + 10_000).min(docs)).map(person_bson).collect();
+            let batch: Vec<_> = (start..(start + 10_000).min(docs))
+                .map(person_bson)
+                .collect();
             scoll.insert_many(batch).await.expect("load");
         }
     });
@@ -215,24 +282,43 @@ fn main() {
             assert!(sc.find_one(doc! {"_id": id}).await.expect("find").is_some());
         }
     });
-    rows.push(Row { workload: "W3 get by `_id`, 1 client, gets/s".into(), embedded: e, server: sv, n_embedded: ne, n_server: ns });
+    rows.push(Row {
+        workload: "W3 get by `_id`, 1 client, gets/s".into(),
+        embedded: e,
+        server: sv,
+        n_embedded: ne,
+        n_server: ns,
+    });
 
     // W4: indexed email lookup.
     eprintln!("W4: email == x");
     let c = ecoll.clone();
     let (e, ne) = run_threads(1, secs, move |_, i| {
         let id = (i * 104_729) % docs;
-        assert!(c.find_one(json!({"email": format!("user{id}@example.com")})).expect("find").is_some());
+        assert!(c
+            .find_one(json!({"email": format!("user{id}@example.com")}))
+            .expect("find")
+            .is_some());
     });
     let sc = scoll.clone();
     let (sv, ns) = run_tasks(&crt, 1, secs, move |_, i| {
         let sc = sc.clone();
         async move {
             let id = (i * 104_729) % docs;
-            assert!(sc.find_one(doc! {"email": format!("user{id}@example.com")}).await.expect("find").is_some());
+            assert!(sc
+                .find_one(doc! {"email": format!("user{id}@example.com")})
+                .await
+                .expect("find")
+                .is_some());
         }
     });
-    rows.push(Row { workload: "W4 `email == x` (unique index), 1 client, queries/s".into(), embedded: e, server: sv, n_embedded: ne, n_server: ns });
+    rows.push(Row {
+        workload: "W4 `email == x` (unique index), 1 client, queries/s".into(),
+        embedded: e,
+        server: sv,
+        n_embedded: ne,
+        n_server: ns,
+    });
 
     // W2: durable single-document inserts, 1 and `writers` concurrent writers.
     for n in [1usize, writers] {
@@ -240,17 +326,23 @@ fn main() {
         let c = ecoll.clone();
         let base = 10_000_000 * (n as u64);
         let (e, ne) = run_threads(n, secs, move |t, i| {
-            c.insert_one(person(base + t * 1_000_000 + i)).expect("insert");
+            c.insert_one(person(base + t * 1_000_000 + i))
+                .expect("insert");
         });
         let sc = scoll.clone();
         let (sv, ns) = run_tasks(&crt, n, secs, move |t, i| {
             let sc = sc.clone();
             async move {
-                sc.insert_one(person_bson(base + t * 1_000_000 + i)).await.expect("insert");
+                sc.insert_one(person_bson(base + t * 1_000_000 + i))
+                    .await
+                    .expect("insert");
             }
         });
         rows.push(Row {
-            workload: format!("W2 durable 1-doc insert, {n} writer{}, txn/s", if n == 1 { "" } else { "s" }),
+            workload: format!(
+                "W2 durable 1-doc insert, {n} writer{}, txn/s",
+                if n == 1 { "" } else { "s" }
+            ),
             embedded: e,
             server: sv,
             n_embedded: ne,
@@ -260,13 +352,30 @@ fn main() {
 
     // Honesty check: every acknowledged insert is stored on both sides.
     let e_count = ecoll.count(json!({})).expect("count");
-    let s_count = crt.block_on(scoll.count_documents(doc! {})).expect("count");
-    let expect_e = docs + rows.iter().filter(|r| r.workload.starts_with("W2")).map(|r| r.n_embedded).sum::<u64>();
-    let expect_s = docs + rows.iter().filter(|r| r.workload.starts_with("W2")).map(|r| r.n_server).sum::<u64>();
+    let s_count = crt
+        .block_on(async { scoll.count_documents(doc! {}).await })
+        .expect("count");
+    let expect_e = docs
+        + rows
+            .iter()
+            .filter(|r| r.workload.starts_with("W2"))
+            .map(|r| r.n_embedded)
+            .sum::<u64>();
+    let expect_s = docs
+        + rows
+            .iter()
+            .filter(|r| r.workload.starts_with("W2"))
+            .map(|r| r.n_server)
+            .sum::<u64>();
     assert_eq!(e_count, expect_e, "embedded count after the run");
     assert_eq!(s_count, expect_s, "server count after the run");
 
-    let date = std::process::Command::new("date").arg("+%Y-%m-%d").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     let mut md = String::new();
     md.push_str("# Protocol overhead: collection-store-server vs the embedded API\n\n");
     md.push_str(&format!(
@@ -275,17 +384,35 @@ fn main() {
     ));
     md.push_str("| workload | embedded | server (Rust driver) | server / embedded | embedded p50 / p99 µs | server p50 / p99 µs | operations (embedded / server) |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for r in &rows {
-        let lat = |x: (f64, f64, f64)| if x.1 == 0.0 { "—".to_owned() } else { format!("{:.0} / {:.0}", x.1, x.2) };
+        let lat = |x: (f64, f64, f64)| {
+            if x.1 == 0.0 {
+                "—".to_owned()
+            } else {
+                format!("{:.0} / {:.0}", x.1, x.2)
+            }
+        };
         md.push_str(&format!(
             "| {} | {:.0} | {:.0} | {:.2}× | {} | {} | {} / {} |\n",
-            r.workload, r.embedded.0, r.server.0, r.server.0 / r.embedded.0, lat(r.embedded), lat(r.server), r.n_embedded, r.n_server
+            r.workload,
+            r.embedded.0,
+            r.server.0,
+            r.server.0 / r.embedded.0,
+            lat(r.embedded),
+            lat(r.server),
+            r.n_embedded,
+            r.n_server
         ));
     }
     md.push_str(&format!(
         "\nChecks: after the run the embedded collection holds {e_count} documents and the server's {s_count}, exactly the loaded documents plus every acknowledged insert on each side.\n\n\
          Reading it: a request through the server pays the driver's encoding, a loopback round trip, the server's decoding and dispatch, and today's JSON route into the engine (BSON → JSON → BSON on the way in and back); reads are dominated by that fixed per-request cost, while durable writes are dominated by the disk flush that both sides pay, so their ratio is closer to 1.\n"
     ));
-    let out = std::env::var("CS_BENCH_OUT").unwrap_or_else(|_| format!("{}/../docs/benchmarks/{date}-server-protocol.md", env!("CARGO_MANIFEST_DIR")));
+    let out = std::env::var("CS_BENCH_OUT").unwrap_or_else(|_| {
+        format!(
+            "{}/../docs/benchmarks/{date}-server-protocol.md",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
     std::fs::write(&out, &md).expect("write report");
     println!("{md}\nreport: {out}");
     srt.block_on(handle.shutdown(Duration::from_secs(5)));

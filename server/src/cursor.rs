@@ -50,7 +50,7 @@ pub struct CursorLimits {
 /// Where a cursor's documents come from.
 pub enum Source {
     /// Keyset paging over the primary key.
-    Paged(Pager),
+    Paged(Box<Pager>),
     /// A computed result.
     Buffered(VecDeque<Document>),
 }

@@ -16,7 +16,7 @@ pub struct CommandError {
     /// `errorLabels` (for example `TransientTransactionError`).
     pub labels: Vec<&'static str>,
     /// Extra fields merged into the error document (`keyPattern`, `keyValue`).
-    pub extra: Option<Document>,
+    pub extra: Option<Box<Document>>,
 }
 
 /// The result type of command handlers.
@@ -140,7 +140,7 @@ impl CommandError {
             "codeName": code_name(self.code),
         };
         if let Some(extra) = &self.extra {
-            for (k, v) in extra {
+            for (k, v) in extra.iter() {
                 d.insert(k.clone(), v.clone());
             }
         }
@@ -159,7 +159,7 @@ impl CommandError {
             "errmsg": self.message.clone(),
         };
         if let Some(extra) = &self.extra {
-            for (k, v) in extra {
+            for (k, v) in extra.iter() {
                 d.insert(k.clone(), v.clone());
             }
         }

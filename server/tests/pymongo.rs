@@ -22,7 +22,10 @@ fn venv(python: &Path) -> PathBuf {
     let py = dir.join("bin").join("python");
     let has_pymongo = |py: &Path| {
         Command::new(py)
-            .args(["-c", "import pymongo, sys; sys.exit(0 if pymongo.version == '4.20.1' else 1)"])
+            .args([
+                "-c",
+                "import pymongo, sys; sys.exit(0 if pymongo.version == '4.20.1' else 1)",
+            ])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -34,13 +37,26 @@ fn venv(python: &Path) -> PathBuf {
         .arg(&dir)
         .status()
         .expect("run python3 -m venv");
-    assert!(status.success(), "python3 -m venv failed (Debian: apt-get install python3-venv)");
+    assert!(
+        status.success(),
+        "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    );
     let status = Command::new(&py)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", PYMONGO])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            PYMONGO,
+        ])
         .status()
         .expect("run pip");
     assert!(status.success(), "pip install {PYMONGO} failed");
-    assert!(has_pymongo(&py), "pymongo is not importable after installing it");
+    assert!(
+        has_pymongo(&py),
+        "pymongo is not importable after installing it"
+    );
     py
 }
 
@@ -54,7 +70,10 @@ fn pymongo_suite() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_pymongo.py");
     let out = Command::new(py)
         .arg(script)
-        .env("CS_SERVER_BIN", env!("CARGO_BIN_EXE_collection-store-server"))
+        .env(
+            "CS_SERVER_BIN",
+            env!("CARGO_BIN_EXE_collection-store-server"),
+        )
         .env("COLLECTION_STORE_LOG", "warn")
         .output()
         .expect("run the pymongo suite");

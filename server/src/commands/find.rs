@@ -59,7 +59,7 @@ pub fn find(r: &mut Request<'_>) -> CmdResult<Document> {
         let mut pager = Pager::new(name.clone(), id_field, filter, projection, skip, limit);
         let docs = pager.next_batch(engine, Some(first), MAX_BATCH_BYTES)?;
         let more = !pager.done();
-        (docs, more.then_some(Source::Paged(pager)))
+        (docs, more.then_some(Source::Paged(Box::new(pager))))
     } else {
         let spec = FindSpec {
             filter,

@@ -465,7 +465,9 @@ impl Coll<'_> {
                 "E11000 duplicate key error collection index: {name} dup key: {}",
                 bson::Bson::Document(key_value.clone()).into_relaxed_extjson()
             );
-            err.extra = Some(doc! {"keyPattern": pattern, "keyValue": key_value});
+            err.extra = Some(Box::new(
+                doc! {"keyPattern": pattern, "keyValue": key_value},
+            ));
         }
         err
     }

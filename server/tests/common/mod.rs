@@ -37,7 +37,10 @@ impl TestServer {
 
     /// `host:port`.
     pub fn addr(&self) -> String {
-        self.handle.as_ref().map(|h| h.addr.to_string()).unwrap_or_default()
+        self.handle
+            .as_ref()
+            .map(|h| h.addr.to_string())
+            .unwrap_or_default()
     }
 }
 

@@ -69,11 +69,14 @@ class Server:
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        self.proc.stdout.close()
 
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            return self.proc.wait(timeout=20)
+            self.proc.wait(timeout=20)
+        if not self.proc.stdout.closed:
+            self.proc.stdout.close()
         return self.proc.returncode
 
     def close(self):
@@ -365,6 +368,28 @@ class Transactions(ServerTest):
             with self.assertRaises(OperationFailure):
                 s.commit_transaction()
         self.assertIsNone(c.find_one({"_id": 4}))
+
+
+class AbandonedTransaction(unittest.TestCase):
+    def test_idle_transaction_is_aborted_and_frees_the_writer(self):
+        server = Server(args=["--transaction-idle-timeout-ms", "500"])
+        try:
+            with server.client() as a, server.client() as b:
+                a.db.t.insert_one({"_id": 0})
+                s = a.start_session()
+                s.start_transaction()
+                a.db.t.insert_one({"_id": 1}, session=s)  # holds the database's writer
+                t0 = time.monotonic()
+                b.db.t.insert_one({"_id": 2})  # waits until the abandoned transaction is aborted
+                waited = time.monotonic() - t0
+                self.assertLess(waited, 5.0)
+                with self.assertRaises(OperationFailure) as e:
+                    s.commit_transaction()
+                self.assertEqual(e.exception.code, 251)
+                self.assertEqual(sorted(d["_id"] for d in b.db.t.find()), [0, 2])
+                s.end_session()
+        finally:
+            server.close()
 
 
 class Authentication(unittest.TestCase):
