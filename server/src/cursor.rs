@@ -212,15 +212,7 @@ impl Pager {
             skip: std::mem::take(&mut self.skip),
             limit: Some(limit),
         };
-        engine.with_coll(
-            &Scope::Auto,
-            &self.collection,
-            Access::Read,
-            move |c| match c {
-                Some(c) => c.find(&spec),
-                None => Ok(Vec::new()),
-            },
-        )
+        find_in(engine, &self.collection, spec)
     }
 
     /// Type names above `last`'s type that the collection's largest key shows to exist.
@@ -233,15 +225,7 @@ impl Pager {
             skip: 0,
             limit: Some(1),
         };
-        let max = engine.with_coll(
-            &Scope::Auto,
-            &self.collection,
-            Access::Read,
-            move |c| match c {
-                Some(c) => c.find(&spec),
-                None => Ok(Vec::new()),
-            },
-        )?;
+        let max = find_in(engine, &self.collection, spec)?;
         let Some(max) = max.first().and_then(|d| d.get(&self.id_field)) else {
             return Ok(Vec::new());
         };
@@ -255,6 +239,14 @@ impl Pager {
             .map(|(_, name)| *name)
             .collect())
     }
+}
+
+/// Runs a find outside any transaction; a missing collection yields nothing.
+pub fn find_in(engine: &Engine, collection: &str, spec: FindSpec) -> CmdResult<Vec<Document>> {
+    engine.with_coll(&Scope::Auto, collection, Access::Read, move |c| match c {
+        Some(c) => c.find(&spec),
+        None => Ok(Vec::new()),
+    })
 }
 
 fn and(filter: &Document, extra: Document) -> Document {
@@ -496,11 +488,21 @@ impl Cursors {
 
     /// Kills every cursor on a namespace (its collection was dropped).
     pub fn kill_namespace(&self, ns: &str) {
+        self.remove_where(|c| c.ns == ns);
+    }
+
+    /// Closes cursors idle for longer than the timeout; returns how many.
+    pub fn reap(&self) -> usize {
+        let timeout = self.limits.timeout;
+        self.remove_where(|c| c.last_used.elapsed() > timeout)
+    }
+
+    fn remove_where(&self, pred: impl Fn(&Cursor) -> bool) -> usize {
         let removed: Vec<Cursor> = match self.open.lock() {
             Ok(mut m) => {
                 let ids: Vec<i64> = m
                     .iter()
-                    .filter(|(_, c)| c.ns == ns)
+                    .filter(|(_, c)| pred(c))
                     .map(|(id, _)| *id)
                     .collect();
                 ids.into_iter().filter_map(|id| m.remove(&id)).collect()
@@ -510,25 +512,6 @@ impl Cursors {
         for c in &removed {
             self.release(c.conn);
         }
-    }
-
-    /// Closes cursors idle for longer than the timeout; returns how many.
-    pub fn reap(&self) -> usize {
-        let timeout = self.limits.timeout;
-        let expired: Vec<Cursor> = match self.open.lock() {
-            Ok(mut m) => {
-                let ids: Vec<i64> = m
-                    .iter()
-                    .filter(|(_, c)| c.last_used.elapsed() > timeout)
-                    .map(|(id, _)| *id)
-                    .collect();
-                ids.into_iter().filter_map(|id| m.remove(&id)).collect()
-            }
-            Err(_) => Vec::new(),
-        };
-        for c in &expired {
-            self.release(c.conn);
-        }
-        expired.len()
+        removed.len()
     }
 }

@@ -164,6 +164,11 @@ fn duplicate_keys_bulk_errors_and_bad_input() {
     });
 }
 
+async fn balance(coll: &mongodb::Collection<Document>, id: &str) -> i32 {
+    let d = coll.find_one(doc! {"_id": id}).await.unwrap().unwrap();
+    d.get_i32("bal").unwrap()
+}
+
 #[test]
 fn authentication_and_transactions() {
     let s = TestServer::start(&["ann:s3cret"]);
@@ -215,25 +220,9 @@ fn authentication_and_transactions() {
             .session(&mut session)
             .await
             .unwrap();
-        assert_eq!(
-            coll.find_one(doc! {"_id": "b"})
-                .await
-                .unwrap()
-                .unwrap()
-                .get_i32("bal")
-                .unwrap(),
-            0
-        );
+        assert_eq!(balance(&coll, "b").await, 0);
         session.commit_transaction().await.unwrap();
-        assert_eq!(
-            coll.find_one(doc! {"_id": "b"})
-                .await
-                .unwrap()
-                .unwrap()
-                .get_i32("bal")
-                .unwrap(),
-            5
-        );
+        assert_eq!(balance(&coll, "b").await, 5);
 
         session.start_transaction().await.unwrap();
         coll.insert_one(doc! {"_id": "c"})

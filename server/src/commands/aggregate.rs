@@ -5,10 +5,9 @@
 
 use bson::{Bson, Document};
 
-use super::count::{clamp, int};
+use super::count::{clamp, count_in, int};
 use super::{args, Request};
 use crate::count_pipeline;
-use crate::engine::Access;
 use crate::errors::{code, CmdResult, CommandError};
 
 /// `aggregate`.
@@ -23,14 +22,7 @@ pub fn aggregate(r: &mut Request<'_>) -> CmdResult<Document> {
     let name = r.collection()?;
     let pipeline = args::doc_array(r.cmd, "pipeline")?;
     let plan = count_pipeline::translate(&pipeline)?;
-    let filter = plan.filter.clone();
-    let n = r
-        .shared
-        .engine
-        .with_coll(&r.scope, &name, Access::Read, move |c| match c {
-            Some(c) => c.count(&filter),
-            None => Ok(0),
-        })?;
+    let n = count_in(r, &name, plan.filter.clone())?;
     let n = clamp(n, plan.skip, plan.limit);
     let batch = if n == 0 {
         Vec::new()

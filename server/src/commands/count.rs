@@ -20,6 +20,16 @@ pub fn int(n: u64) -> bson::Bson {
     }
 }
 
+/// Counts documents matching `filter` in collection `name` (0 when missing).
+pub fn count_in(r: &Request<'_>, name: &str, filter: Document) -> CmdResult<u64> {
+    r.shared
+        .engine
+        .with_coll(&r.scope, name, Access::Read, move |c| match c {
+            Some(c) => c.count(&filter),
+            None => Ok(0),
+        })
+}
+
 /// `count`.
 pub fn count(r: &mut Request<'_>) -> CmdResult<Document> {
     args::refuse(r.cmd, &["collation"])?;
