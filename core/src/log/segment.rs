@@ -121,11 +121,14 @@ pub fn prepare(dir: &Path, id: u64, size: u64, replace_shorter: bool) -> Result<
         }
         f.sync_all()?;
     }
-    let linked = if std::fs::metadata(&target).is_ok() {
-        // A shorter file (an oversized entry needs more): replace it; it
-        // was never started (a started segment is never re-prepared).
+    let linked = if replace_shorter && std::fs::metadata(&target).is_ok() {
+        // A shorter file (an oversized entry needs more): replace it. Only
+        // the writer about to start the segment does this, under LMDB's
+        // write lock: nobody writes the segment yet.
         std::fs::rename(&tmp, &target)
     } else {
+        // Never replaces: a file that appeared meanwhile (prepared by
+        // another thread, or already started) wins.
         std::fs::hard_link(&tmp, &target).and_then(|()| std::fs::remove_file(&tmp))
     };
     match linked {

@@ -81,6 +81,10 @@ impl WalPos {
 /// configured segment size).
 const FIRST_SEGMENT: u64 = 256 << 10;
 
+/// The callback of [`Wal::visit_records`]: LSN, segment, record offset,
+/// frame; false stops.
+type RecordVisitor<'a> = dyn FnMut(Lsn, u64, u64, &[u8]) -> Result<bool> + 'a;
+
 /// Records every this many are remembered per segment, to start reads near
 /// the LSN asked for.
 const SPARSE_EVERY: u64 = 64;
@@ -176,11 +180,6 @@ impl Wal {
         }
         wal.refresh()?;
         Ok(wal)
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Whether the log reaches `end`: its segment exists and was started
@@ -431,12 +430,6 @@ impl Wal {
         Ok(())
     }
 
-    /// Flushes everything this process wrote.
-    pub fn sync_all(&self) -> Result<()> {
-        let written = self.sync.lock().written;
-        self.sync_to(written.max(1))
-    }
-
     /// How many flush rounds acknowledged commits so far.
     pub fn flushes(&self) -> u64 {
         self.flushes.load(Ordering::Relaxed)
@@ -513,12 +506,7 @@ impl Wal {
     }
 
     /// [`Wal::visit`], also telling each frame's segment and record offset.
-    fn visit_records(
-        &self,
-        after: Lsn,
-        last: Lsn,
-        f: &mut dyn FnMut(Lsn, u64, u64, &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    fn visit_records(&self, after: Lsn, last: Lsn, f: &mut RecordVisitor<'_>) -> Result<()> {
         let want = after + 1;
         if want > last {
             return Ok(());
@@ -669,12 +657,6 @@ impl Wal {
             }
         }
         Ok(())
-    }
-
-    /// The first LSN the log holds (0: none).
-    pub fn first_lsn(&self) -> Result<Lsn> {
-        self.refresh()?;
-        Ok(self.index.lock().by_lsn.keys().next().copied().unwrap_or(0))
     }
 
     /// Bytes of log kept from the segment holding `lsn` on (an estimate for retention).

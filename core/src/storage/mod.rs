@@ -100,7 +100,7 @@ pub struct Store {
 /// This process's writer lock, held (see [`Store::lock_writer`]).
 pub struct Writing(#[allow(dead_code)] parking_lot::ArcMutexGuard<parking_lot::RawMutex, ()>);
 
-/// A pinned snapshot (see [`Store::pin`]).
+/// A pinned snapshot (see [`Store::pin_reading`]).
 pub struct Pin {
     txnid: u64,
     _txn: RoTxn<'static, WithoutTls>,
@@ -327,15 +327,11 @@ impl Store {
         }
     }
 
-    /// Begins a read transaction that holds no resize gate and is never read
-    /// through: a pin that keeps its snapshot's pages from being reused (the
-    /// checkpoint's). Dropping it releases them.
-    pub fn pin(&self) -> Result<Pin> {
-        self.pin_reading(|_| Ok(())).map(|(pin, ())| pin)
-    }
-
-    /// Pins the current state (see [`Store::pin`]) and runs `f` on it while
-    /// the resize gate is held, so reading through it is safe.
+    /// Pins the current state — a read transaction that keeps its
+    /// snapshot's pages from being reused (the checkpoint's) and, once this
+    /// returns, holds no resize gate and is never read through — and runs
+    /// `f` on it while the resize gate is held, so that reading is safe.
+    /// Dropping the pin releases the pages.
     pub fn pin_reading<T>(&self, f: impl FnOnce(&RoTxn<'_>) -> Result<T>) -> Result<(Pin, T)> {
         loop {
             let guard = self.gate.read_arc();
@@ -419,7 +415,7 @@ impl Store {
         tracing::debug!(from = current, to = new_size, "growing LMDB map");
         // SAFETY: the exclusive gate guarantees that no transaction of this
         // process that reads the map is open (every such transaction holds
-        // the gate shared). A checkpoint pin (`Store::pin`) may be open: it
+        // the gate shared). A checkpoint pin (`Store::pin_reading`) may be open: it
         // only holds a reader slot in the lock file and is never read
         // through, and LMDB's mdb_env_set_mapsize refuses only while a write
         // transaction is active.

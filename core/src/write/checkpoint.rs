@@ -141,12 +141,6 @@ impl Checkpointer {
         *self.owner.lock()
     }
 
-    /// Asks the background thread for a checkpoint soon.
-    pub fn nudge(&self) {
-        self.wakeup.timer.lock().wake = true;
-        self.wakeup.cv.notify_one();
-    }
-
     /// Stops the background thread.
     pub fn stop(&self) {
         self.wakeup.timer.lock().stop = true;
@@ -201,7 +195,11 @@ impl Engine {
         }
         // Lock order: the writer lock, then `running` (a writer taking over
         // the checkpoints holds the first when it gets here).
-        let held = if lock { Some(self.store.write()?) } else { None };
+        let held = if lock {
+            Some(self.store.write()?)
+        } else {
+            None
+        };
         let _one = cp.running.lock();
         let path = self.store.data_file();
         let (pin, end, meta) = {

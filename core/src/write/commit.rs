@@ -88,6 +88,9 @@ pub enum Output {
     Local(bool, Lsn),
 }
 
+/// Log frames with their LSNs.
+type Frames = Vec<(Lsn, Vec<u8>)>;
+
 /// The log entries a batch adds, collected while its units run and
 /// written to the log just before LMDB commits.
 struct Appending {
@@ -186,7 +189,7 @@ fn run_unit(
     work: &Work,
     log: &Appending,
     progress: Progress<'_>,
-) -> Result<(Output, Vec<(Lsn, Vec<u8>)>)> {
+) -> Result<(Output, Frames)> {
     let store = &engine.store;
     let mut w = Wtx::new(store, txn);
     match work {
