@@ -170,6 +170,23 @@ pub enum Error {
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// An operating-system I/O error on a named file or directory.
+    #[error("I/O error on {}: {source}", path.display())]
+    IoAt {
+        /// The file or directory concerned.
+        path: std::path::PathBuf,
+        /// What the operating system reported.
+        source: std::io::Error,
+    },
+    /// The disk (or the file system's quota) is full. Nothing of the failed
+    /// write was committed; free space and retry.
+    #[error("no space left on the device{}: {message}", path.as_ref().map(|p| format!(" holding {}", p.display())).unwrap_or_default())]
+    NoSpace {
+        /// The file or directory being written, when known.
+        path: Option<std::path::PathBuf>,
+        /// What failed.
+        message: String,
+    },
     /// A replication peer did not prove knowledge of the shared secret (or this
     /// side's secret is not the one the peer expects). Nothing was exchanged.
     #[error("unauthorized: {0}")]
@@ -196,6 +213,29 @@ pub enum Error {
         /// The configured wait.
         timeout_ms: u64,
     },
+}
+
+impl Error {
+    /// An I/O error on `path`: [`Error::NoSpace`] when the disk is full,
+    /// otherwise [`Error::IoAt`].
+    pub fn io_at(path: impl Into<std::path::PathBuf>, e: std::io::Error) -> Error {
+        let path = path.into();
+        if is_no_space(&e) {
+            Error::NoSpace {
+                path: Some(path),
+                message: e.to_string(),
+            }
+        } else {
+            Error::IoAt { path, source: e }
+        }
+    }
+}
+
+/// True when `e` says the disk or quota is full (`ENOSPC`, `EDQUOT`).
+pub(crate) fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28) | Some(122))
+        || e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
 fn copy_io(e: &std::io::Error) -> std::io::Error {
@@ -301,6 +341,14 @@ impl Clone for Error {
             ReadOnly => ReadOnly,
             Storage(e) => Storage(copy_heed(e)),
             Io(e) => Io(copy_io(e)),
+            IoAt { path, source } => IoAt {
+                path: path.clone(),
+                source: copy_io(source),
+            },
+            NoSpace { path, message } => NoSpace {
+                path: path.clone(),
+                message: message.clone(),
+            },
             Unauthorized(m) => Unauthorized(m.clone()),
             Protocol(m) => Protocol(m.clone()),
             Replication(m) => Replication(m.clone()),

@@ -15,7 +15,9 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 
+pub mod check;
 pub mod meta;
+pub mod walk;
 pub mod wtx;
 pub use wtx::Wtx;
 
@@ -137,7 +139,10 @@ impl Store {
             std::fs::create_dir_all(dir)?;
             dir.join("data.mdb")
         };
-        let file_len = std::fs::metadata(data_file)
+        // Before LMDB maps the file: a damaged file is refused here, not
+        // faulted on later.
+        check::before_open(&data_file)?;
+        let file_len = std::fs::metadata(&data_file)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
         let map_size = round_up(
@@ -364,6 +369,18 @@ impl Store {
     /// The data file.
     pub fn data_file(&self) -> PathBuf {
         self.path.join("data.mdb")
+    }
+
+    /// Walks every B-tree of the state `txn` reads, from the file (see
+    /// `walk.rs`), listing at most `limit` problems. `None` when the meta
+    /// page of that state was already overwritten by later commits (begin
+    /// a newer read transaction and try again).
+    pub fn structure(&self, txn: &RoTxn<'_>, limit: usize) -> Result<Option<walk::Findings>> {
+        let path = self.data_file();
+        let Some(meta) = meta::read_txn(&path, txn.id() as u64)? else {
+            return Ok(None);
+        };
+        walk::structure(&path, &meta, walk::Depth::Everything, limit).map(Some)
     }
 
     /// Begins a nested write transaction inside `parent`.
