@@ -161,6 +161,20 @@ pub enum Error {
     /// `Database::transaction` closure to roll back with a reason).
     #[error("transaction aborted: {0}")]
     Aborted(String),
+    /// The directory is already open in this process with a different
+    /// value of `option`; one process shares one handle per directory, so
+    /// open it with the same options (or clone the open handle).
+    #[error("the database at {} is already open in this process with {option} = {open}; this open asked for {option} = {asked} (open it with the same options, or reuse the open handle)", path.display())]
+    AlreadyOpen {
+        /// The database directory.
+        path: std::path::PathBuf,
+        /// The option that differs (a field of `DatabaseOptions`).
+        option: &'static str,
+        /// Its value in the open handle.
+        open: String,
+        /// Its value in this open.
+        asked: String,
+    },
     /// The database was opened read-only.
     #[error("the database is read-only")]
     ReadOnly,
@@ -338,6 +352,17 @@ impl Clone for Error {
                 message: message.clone(),
             },
             Aborted(m) => Aborted(m.clone()),
+            AlreadyOpen {
+                path,
+                option,
+                open,
+                asked,
+            } => AlreadyOpen {
+                path: path.clone(),
+                option,
+                open: open.clone(),
+                asked: asked.clone(),
+            },
             ReadOnly => ReadOnly,
             Storage(e) => Storage(copy_heed(e)),
             Io(e) => Io(copy_io(e)),

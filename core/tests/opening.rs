@@ -2,7 +2,7 @@
 //! options, files that are not databases, damaged data files refused before
 //! LMDB maps them, and errors that name the path.
 
-use collection_store::{Database, DatabaseOptions, Error};
+use collection_store::{Database, DatabaseOptions, Durability, Error};
 use serde_json::json;
 
 fn make(dir: &std::path::Path, docs: i64) {
@@ -12,6 +12,68 @@ fn make(dir: &std::path::Path, docs: i64) {
         .map(|i| json!({"_id": i, "body": format!("document number {i} with some text")}))
         .collect();
     c.insert_many(batch).unwrap();
+}
+
+#[test]
+fn a_second_open_with_other_options_names_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let ro = {
+        make(dir.path(), 1);
+        Database::open_with(dir.path(), DatabaseOptions::default().read_only(true)).unwrap()
+    };
+    match Database::open(dir.path()) {
+        Err(Error::AlreadyOpen {
+            option,
+            open,
+            asked,
+            ..
+        }) => {
+            assert_eq!(
+                (option, open.as_str(), asked.as_str()),
+                ("read_only", "true", "false")
+            )
+        }
+        other => panic!("expected AlreadyOpen, got {other:?}"),
+    }
+    drop(ro);
+
+    let rw = Database::open(dir.path()).unwrap();
+    let err =
+        Database::open_with(dir.path(), DatabaseOptions::default().read_only(true)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AlreadyOpen {
+                option: "read_only",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = Database::open_with(
+        dir.path(),
+        DatabaseOptions::default().durability(Durability::None),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AlreadyOpen {
+                option: "durability",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("durability = Immediate"), "{err}");
+    // The same options share the handle.
+    let again = Database::open(dir.path()).unwrap();
+    again
+        .collection("c")
+        .unwrap()
+        .insert_one(json!({"_id": 9}))
+        .unwrap();
+    assert_eq!(rw.collection("c").unwrap().count(json!({})).unwrap(), 2);
 }
 
 #[test]
@@ -83,6 +145,21 @@ fn damage_in_document_pages_is_reported_by_verify() {
             assert!(report.to_string().contains("problems"), "{report}");
         }
     }
+}
+
+#[test]
+fn a_file_where_a_directory_belongs_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-dir");
+    std::fs::write(&path, b"x").unwrap();
+    let err = Database::open(&path).unwrap_err();
+    assert!(matches!(err, Error::IoAt { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    let missing = dir.path().join("missing");
+    let err =
+        Database::open_with(&missing, DatabaseOptions::default().read_only(true)).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
 }
 
 #[test]
