@@ -147,14 +147,22 @@ pub enum Error {
     /// A stored document does not deserialize into the requested Rust type
     /// (written by an older schema or through the untyped API).
     #[error(
-        "document {id} in collection '{collection}' does not fit the requested type: {message}"
+        "document {id} in collection '{collection}' does not fit the requested type{}: {message}",
+        if path.is_empty() { String::new() } else { format!(" at field '{path}' (found {found})") }
     )]
     Decode {
         /// The collection.
         collection: String,
         /// The document's primary key, rendered as JSON.
         id: String,
-        /// What serde reported.
+        /// The dotted path of the field that does not fit (array elements
+        /// by index, as in filters); empty when the document as a whole
+        /// does not fit.
+        path: String,
+        /// The JSON type of the stored value at `path` (`string`, `number`,
+        /// `object`, ...), or `missing`; empty when `path` is.
+        found: String,
+        /// What serde reported (for a wrong type: the type it expected).
         message: String,
     },
     /// The application aborted a transaction (return this from a
@@ -178,12 +186,12 @@ pub enum Error {
     /// The database was opened read-only.
     #[error("the database is read-only")]
     ReadOnly,
-    /// An error reported by LMDB.
+    /// An error reported by LMDB (a full disk arrives as [`Error::NoSpace`]).
     #[error("storage error: {0}")]
-    Storage(#[from] heed::Error),
-    /// An operating-system I/O error.
+    Storage(heed::Error),
+    /// An operating-system I/O error (a full disk arrives as [`Error::NoSpace`]).
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// An operating-system I/O error on a named file or directory.
     #[error("I/O error on {}: {source}", path.display())]
     IoAt {
@@ -227,6 +235,34 @@ pub enum Error {
         /// The configured wait.
         timeout_ms: u64,
     },
+}
+
+/// A full disk or quota becomes [`Error::NoSpace`]; anything else [`Error::Io`].
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if is_no_space(&e) {
+            Error::NoSpace {
+                path: None,
+                message: e.to_string(),
+            }
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+/// LMDB's errors become [`Error::Storage`], except a full disk
+/// ([`Error::NoSpace`]).
+impl From<heed::Error> for Error {
+    fn from(e: heed::Error) -> Error {
+        match e {
+            heed::Error::Io(io) if is_no_space(&io) => Error::NoSpace {
+                path: None,
+                message: io.to_string(),
+            },
+            other => Error::Storage(other),
+        }
+    }
 }
 
 impl Error {
@@ -345,10 +381,14 @@ impl Clone for Error {
             Decode {
                 collection,
                 id,
+                path,
+                found,
                 message,
             } => Decode {
                 collection: collection.clone(),
                 id: id.clone(),
+                path: path.clone(),
+                found: found.clone(),
                 message: message.clone(),
             },
             Aborted(m) => Aborted(m.clone()),

@@ -252,12 +252,30 @@ impl Store {
 
     /// Writes a consistent, compacted copy of the environment to `file`
     /// (LMDB copies under its own read transaction; writers go on).
+    /// The copy gets the data file's permissions (owner read and write);
+    /// `file` must not exist as a directory.
     pub fn copy_compacted(&self, file: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if file.is_dir() {
+            return Err(Error::io_at(
+                file,
+                std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "this is a directory; a snapshot is one file (for example <dir>/data.mdb, which opens as a database directory)",
+                ),
+            ));
+        }
         let _gate = self.gate.read_arc();
-        let mut out = std::fs::File::create(file)?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(file)
+            .map_err(|e| Error::io_at(file, e))?;
         self.env
             .copy_to_file(&mut out, heed::CompactionOption::Enabled)?;
-        out.sync_all()?;
+        out.sync_all().map_err(|e| Error::io_at(file, e))?;
         Ok(())
     }
 

@@ -53,8 +53,9 @@
 //!   would hand to the untyped API ([`Filter::to_json`], [`Update::to_json`]).
 //! * Timestamps in the shared schemas are `i64` milliseconds since the Unix
 //!   epoch (they sort and compare as numbers, and index well).
-//! * Integers round-trip as long as they fit in an `i64` (larger `u64` values
-//!   are stored as Decimal128 and do not decode back into `u64`).
+//! * Every `i64` and `u64` round-trips: `u64` values above `i64::MAX` are
+//!   stored as integral Decimal128 values (they compare and sort by value)
+//!   and decode back into `u64` exactly.
 
 mod collection;
 mod filter;
