@@ -43,6 +43,7 @@ impl Database {
 
     /// [`Database::read_log_frames`] restricted to entries known durable (a
     /// primary ships nothing a power loss here could still undo).
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
     pub(crate) fn read_durable_log_frames(
         &self,
         after: Lsn,
@@ -65,6 +66,7 @@ impl Database {
     /// Waits until an entry newer than `after` is durable (returning the
     /// newest durable LSN) or `timeout` passes. Flushes of this process wake
     /// it at once; those of other processes are noticed within 50 ms.
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
     pub(crate) fn wait_for_durable(&self, after: Lsn, timeout: Duration) -> Result<Lsn> {
         let deadline = Instant::now() + timeout;
         loop {

@@ -436,6 +436,7 @@ impl Wal {
     }
 
     /// The newest LSN this process made durable (0: none yet).
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
     pub fn synced(&self) -> Lsn {
         self.sync.lock().synced
     }

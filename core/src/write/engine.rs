@@ -101,6 +101,7 @@ impl Engine {
 
     /// The newest LSN known durable: flushed by this process, covered by
     /// the last checkpoint, or flushed by another process of this boot.
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
     pub fn durable_lsn(&self) -> Lsn {
         let checkpoint = self.checkpoints.last().map_or(0, |c| c.lsn);
         self.wal

@@ -270,8 +270,15 @@ impl Engine {
             Some(_) => None,
         };
         if let Some(work) = work {
+            let starts_log = matches!(work, Work::Local(Local::StartLog));
             if let Some(r) = commit_batch(self, &[&work], None).pop() {
                 r?;
+            }
+            if starts_log {
+                // No checkpoint record may exist yet (a new database, or one
+                // from before the log): until the first checkpoint, recovery
+                // trusts LMDB as it is, so this state must be on disk first.
+                self.store.force_sync()?;
             }
         }
         // Before anything is written without flushing, checkpoints must be
