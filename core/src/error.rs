@@ -62,6 +62,19 @@ pub enum Error {
         /// The id field name.
         field: String,
     },
+    /// A document for a collection whose primary key is not `_id` (one declared
+    /// with `#[document(id)] id` or [`CollectionOptions::with_id_field`]) carries
+    /// an `_id` field. It would be stored as a plain field beside the real key,
+    /// and typed reads of the collection would no longer agree with it.
+    ///
+    /// [`CollectionOptions::with_id_field`]: crate::CollectionOptions::with_id_field
+    #[error(
+        "this collection keeps its primary key in '{id_field}', not '_id': put the key in '{id_field}' (a document here may not have a field named '_id')"
+    )]
+    IdFieldMismatch {
+        /// The collection's primary key field.
+        id_field: String,
+    },
     /// Integer arithmetic overflowed 64 bits.
     #[error("integer overflow applying {operator} to field '{path}'")]
     Overflow {
@@ -337,6 +350,9 @@ impl Clone for Error {
             },
             ImmutableField { field } => ImmutableField {
                 field: field.clone(),
+            },
+            IdFieldMismatch { id_field } => IdFieldMismatch {
+                id_field: id_field.clone(),
             },
             Overflow { operator, path } => Overflow {
                 operator: operator.clone(),

@@ -43,6 +43,9 @@
 //!   `#[document(id)]` field (or of the field serialized as `_id`): a field
 //!   `id` makes a collection whose `id_field` is `"id"`; rename it to `_id`
 //!   with `#[serde(rename = "_id")]` to use the default key field instead.
+//!   The untyped API on such a collection keeps the key in `id` as well: a
+//!   document there with an `_id` field is refused with
+//!   [`crate::Error::IdFieldMismatch`].
 //! * Documents are written through `serde_json` and the untyped API (so field
 //!   names are validated the same way) and read straight from their stored BSON
 //!   with [`crate::Find::to_vec_as`]. A stored document that does not fit the
