@@ -59,6 +59,7 @@ pub use handles::collection::{
 };
 pub use handles::database::{Database, DatabaseOptions};
 pub use handles::find::{Find, FindIter};
+pub use handles::stats::{CollectionStats, DatabaseStats, TableStats};
 #[cfg(feature = "async")]
 pub use handles::stream::AsyncChangeStream;
 pub use handles::transaction::Transaction;

@@ -38,7 +38,8 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    /// The table's LMDB name.
+    pub fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",
             Table::Catalog => "catalog",
