@@ -351,11 +351,7 @@ fn run(command: Command) -> Res {
                     "collection", "documents", "bytes", "bytes/doc"
                 )?;
                 for c in &s.collections {
-                    let per = if c.documents == 0 {
-                        0
-                    } else {
-                        c.document_bytes / c.documents
-                    };
+                    let per = c.document_bytes.checked_div(c.documents).unwrap_or(0);
                     writeln!(
                         out,
                         "{:<32} {:>12} {:>14} {:>10}",
