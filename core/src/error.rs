@@ -62,6 +62,19 @@ pub enum Error {
         /// The id field name.
         field: String,
     },
+    /// A document for a collection whose primary key is not `_id` (one declared
+    /// with `#[document(id)] id` or [`CollectionOptions::with_id_field`]) carries
+    /// an `_id` field. It would be stored as a plain field beside the real key,
+    /// and typed reads of the collection would no longer agree with it.
+    ///
+    /// [`CollectionOptions::with_id_field`]: crate::CollectionOptions::with_id_field
+    #[error(
+        "this collection keeps its primary key in '{id_field}', not '_id': put the key in '{id_field}' (a document here may not have a field named '_id')"
+    )]
+    IdFieldMismatch {
+        /// The collection's primary key field.
+        id_field: String,
+    },
     /// Integer arithmetic overflowed 64 bits.
     #[error("integer overflow applying {operator} to field '{path}'")]
     Overflow {
@@ -147,29 +160,68 @@ pub enum Error {
     /// A stored document does not deserialize into the requested Rust type
     /// (written by an older schema or through the untyped API).
     #[error(
-        "document {id} in collection '{collection}' does not fit the requested type: {message}"
+        "document {id} in collection '{collection}' does not fit the requested type{}: {message}",
+        if path.is_empty() { String::new() } else { format!(" at field '{path}' (found {found})") }
     )]
     Decode {
         /// The collection.
         collection: String,
         /// The document's primary key, rendered as JSON.
         id: String,
-        /// What serde reported.
+        /// The dotted path of the field that does not fit (array elements
+        /// by index, as in filters); empty when the document as a whole
+        /// does not fit.
+        path: String,
+        /// The JSON type of the stored value at `path` (`string`, `number`,
+        /// `object`, ...), or `missing`; empty when `path` is.
+        found: String,
+        /// What serde reported (for a wrong type: the type it expected).
         message: String,
     },
     /// The application aborted a transaction (return this from a
     /// `Database::transaction` closure to roll back with a reason).
     #[error("transaction aborted: {0}")]
     Aborted(String),
+    /// The directory is already open in this process with a different
+    /// value of `option`; one process shares one handle per directory, so
+    /// open it with the same options (or clone the open handle).
+    #[error("the database at {} is already open in this process with {option} = {open}; this open asked for {option} = {asked} (open it with the same options, or reuse the open handle)", path.display())]
+    AlreadyOpen {
+        /// The database directory.
+        path: std::path::PathBuf,
+        /// The option that differs (a field of `DatabaseOptions`).
+        option: &'static str,
+        /// Its value in the open handle.
+        open: String,
+        /// Its value in this open.
+        asked: String,
+    },
     /// The database was opened read-only.
     #[error("the database is read-only")]
     ReadOnly,
-    /// An error reported by LMDB.
+    /// An error reported by LMDB (a full disk arrives as [`Error::NoSpace`]).
     #[error("storage error: {0}")]
-    Storage(#[from] heed::Error),
-    /// An operating-system I/O error.
+    Storage(heed::Error),
+    /// An operating-system I/O error (a full disk arrives as [`Error::NoSpace`]).
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// An operating-system I/O error on a named file or directory.
+    #[error("I/O error on {}: {source}", path.display())]
+    IoAt {
+        /// The file or directory concerned.
+        path: std::path::PathBuf,
+        /// What the operating system reported.
+        source: std::io::Error,
+    },
+    /// The disk (or the file system's quota) is full. Nothing of the failed
+    /// write was committed; free space and retry.
+    #[error("no space left on the device{}: {message}", path.as_ref().map(|p| format!(" holding {}", p.display())).unwrap_or_default())]
+    NoSpace {
+        /// The file or directory being written, when known.
+        path: Option<std::path::PathBuf>,
+        /// What failed.
+        message: String,
+    },
     /// A replication peer did not prove knowledge of the shared secret (or this
     /// side's secret is not the one the peer expects). Nothing was exchanged.
     #[error("unauthorized: {0}")]
@@ -196,6 +248,57 @@ pub enum Error {
         /// The configured wait.
         timeout_ms: u64,
     },
+}
+
+/// A full disk or quota becomes [`Error::NoSpace`]; anything else [`Error::Io`].
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if is_no_space(&e) {
+            Error::NoSpace {
+                path: None,
+                message: e.to_string(),
+            }
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+/// LMDB's errors become [`Error::Storage`], except a full disk
+/// ([`Error::NoSpace`]).
+impl From<heed::Error> for Error {
+    fn from(e: heed::Error) -> Error {
+        match e {
+            heed::Error::Io(io) if is_no_space(&io) => Error::NoSpace {
+                path: None,
+                message: io.to_string(),
+            },
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl Error {
+    /// An I/O error on `path`: [`Error::NoSpace`] when the disk is full,
+    /// otherwise [`Error::IoAt`].
+    pub fn io_at(path: impl Into<std::path::PathBuf>, e: std::io::Error) -> Error {
+        let path = path.into();
+        if is_no_space(&e) {
+            Error::NoSpace {
+                path: Some(path),
+                message: e.to_string(),
+            }
+        } else {
+            Error::IoAt { path, source: e }
+        }
+    }
+}
+
+/// True when `e` says the disk or quota is full (`ENOSPC`, `EDQUOT`).
+pub(crate) fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28) | Some(122))
+        || e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
 fn copy_io(e: &std::io::Error) -> std::io::Error {
@@ -248,6 +351,9 @@ impl Clone for Error {
             ImmutableField { field } => ImmutableField {
                 field: field.clone(),
             },
+            IdFieldMismatch { id_field } => IdFieldMismatch {
+                id_field: id_field.clone(),
+            },
             Overflow { operator, path } => Overflow {
                 operator: operator.clone(),
                 path: path.clone(),
@@ -291,16 +397,39 @@ impl Clone for Error {
             Decode {
                 collection,
                 id,
+                path,
+                found,
                 message,
             } => Decode {
                 collection: collection.clone(),
                 id: id.clone(),
+                path: path.clone(),
+                found: found.clone(),
                 message: message.clone(),
             },
             Aborted(m) => Aborted(m.clone()),
+            AlreadyOpen {
+                path,
+                option,
+                open,
+                asked,
+            } => AlreadyOpen {
+                path: path.clone(),
+                option,
+                open: open.clone(),
+                asked: asked.clone(),
+            },
             ReadOnly => ReadOnly,
             Storage(e) => Storage(copy_heed(e)),
             Io(e) => Io(copy_io(e)),
+            IoAt { path, source } => IoAt {
+                path: path.clone(),
+                source: copy_io(source),
+            },
+            NoSpace { path, message } => NoSpace {
+                path: path.clone(),
+                message: message.clone(),
+            },
             Unauthorized(m) => Unauthorized(m.clone()),
             Protocol(m) => Protocol(m.clone()),
             Replication(m) => Replication(m.clone()),

@@ -4,6 +4,41 @@
 //! with the MongoDB filter, update, sort and projection language, stored in
 //! LMDB with ACID transactions that span collections.
 //!
+//! ## Typed collections
+//! Model documents as structs with `#[derive(Document)]`; filters and updates
+//! are checked against the fields' types at compile time (the attributes are
+//! listed in [`typed`]):
+//!
+//! ```
+//! use collection_store::{typed::Update, Database, Document};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Document, Serialize, Deserialize)]
+//! #[document(collection = "users")]
+//! struct User {
+//!     #[document(id)]
+//!     id: u64,
+//!     #[document(index(unique))]
+//!     email: String,
+//!     age: u32,
+//! }
+//!
+//! # fn main() -> collection_store::Result<()> {
+//! # let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let users = db.typed::<User>()?;
+//! users.insert_one(&User { id: 1, email: "ann@example.com".into(), age: 30 })?;
+//! let f = User::fields();
+//! users.update_one(f.id().eq(1), Update::new().inc(f.age(), 1))?;
+//! let adults = users.find(f.age().gte(18)).to_vec()?;
+//! assert_eq!(adults[0].age, 31);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Untyped documents and transactions
+//! The same collections through `serde_json::Value`; a transaction spans
+//! collections and commits on `Ok`:
+//!
 //! ```
 //! use collection_store::{Database, UpdateOptions};
 //! use serde_json::json;
@@ -23,6 +58,24 @@
 //!     Ok(())
 //! })?;
 //! assert_eq!(users.find_one(json!({"_id": 1}))?.unwrap()["orders"], 1);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Change streams
+//! [`Database::watch`], [`Collection::watch`] and [`Database::watch_from`]
+//! stream committed changes in commit order; [`Database::consumer`] keeps a
+//! durable position:
+//!
+//! ```
+//! # fn main() -> collection_store::Result<()> {
+//! # let dir = tempfile::tempdir()?;
+//! # let db = collection_store::Database::open(dir.path())?;
+//! use serde_json::json;
+//! let users = db.collection("users")?;
+//! let mut changes = users.watch(json!({}))?;
+//! users.insert_one(json!({"_id": 1}))?;
+//! let event = changes.next_timeout(std::time::Duration::from_secs(5))?.expect("the insert");
+//! assert_eq!(event.id, Some(json!(1)));
 //! # Ok(()) }
 //! ```
 
@@ -59,6 +112,7 @@ pub use handles::collection::{
 };
 pub use handles::database::{Database, DatabaseOptions};
 pub use handles::find::{Find, FindIter};
+pub use handles::stats::{CollectionStats, DatabaseStats, TableStats};
 #[cfg(feature = "async")]
 pub use handles::stream::AsyncChangeStream;
 pub use handles::transaction::Transaction;

@@ -1,5 +1,11 @@
 //! `Database::verify`: a full integrity check of documents, indexes, counters
 //! and the catalog, for users and for the crash tests.
+//!
+//! It runs in two steps on one read snapshot. First the B-trees of that
+//! state are walked from the file with every page bounds-checked
+//! (`storage/walk.rs`): the memory map is never followed into a damaged
+//! page, so damage is reported rather than faulted on. Only when the walk is
+//! clean are documents, indexes and counters read through LMDB.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -27,29 +33,96 @@ pub struct VerifyReport {
     pub index_entries: u64,
     /// Change-log entries checked.
     pub log_entries: u64,
-    /// Every inconsistency found, described for a person; empty when healthy.
+    /// Every inconsistency found, described for a person; empty when
+    /// healthy. At most [`VerifyReport::LISTED`] are listed.
     pub problems: Vec<String>,
+    /// Problems found after the listing stopped (counted, not described).
+    #[serde(default)]
+    pub unlisted: u64,
+    /// Pages of the data file walked by the structural check.
+    #[serde(default)]
+    pub pages: u64,
 }
 
 impl VerifyReport {
+    /// How many problems are described before the listing stops.
+    pub const LISTED: usize = 100;
+
     /// True when no problem was found.
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.unlisted == 0
     }
 }
 
-const MAX_PROBLEMS: usize = 100;
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_ok() {
+            return write!(
+                f,
+                "ok: {} collections, {} documents, {} index entries, {} log entries, {} pages",
+                self.collections, self.documents, self.index_entries, self.log_entries, self.pages
+            );
+        }
+        writeln!(
+            f,
+            "{} problems:",
+            self.problems.len() as u64 + self.unlisted
+        )?;
+        for p in &self.problems {
+            writeln!(f, "- {p}")?;
+        }
+        if self.unlisted > 0 {
+            writeln!(
+                f,
+                "(the listing stopped after {}; {} more were found)",
+                self.problems.len(),
+                self.unlisted
+            )?;
+        }
+        Ok(())
+    }
+}
 
 fn note(r: &mut VerifyReport, p: String) {
-    if r.problems.len() < MAX_PROBLEMS {
+    if r.problems.len() < VerifyReport::LISTED {
         r.problems.push(p);
+    } else {
+        r.unlisted += 1;
     }
 }
+
+/// How many times a read snapshot is taken again when later commits
+/// overwrote its meta page before the structural walk could read it.
+const SNAPSHOT_ATTEMPTS: usize = 1000;
 
 /// Checks everything in one read snapshot.
 pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
-    let (_gate, txn) = store.read()?;
     let mut r = VerifyReport::default();
+    let mut attempts = 0;
+    let (_gate, txn) = loop {
+        let (gate, txn) = store.read()?;
+        if let Some(found) = store.structure(&txn, VerifyReport::LISTED)? {
+            r.pages = found.pages;
+            if !found.is_clean() {
+                r.problems = found.problems;
+                r.unlisted = found.unlisted;
+                r.problems.insert(
+                    0,
+                    "the data file's B-trees are damaged: documents, indexes and the log were not checked"
+                        .into(),
+                );
+                return Ok(r);
+            }
+            break (gate, txn);
+        }
+        attempts += 1;
+        if attempts >= SNAPSHOT_ATTEMPTS {
+            return Err(crate::error::Error::Conflict(
+                "commits kept overwriting the state verify() was reading; retry when writes are fewer"
+                    .into(),
+            ));
+        }
+    };
     let metas = catalog::list(store, &txn)?;
     let mut coll_prefixes = HashSet::new();
     let mut index_prefixes = HashSet::new();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use collection_store::replication::protocol::{self, Message};
 use collection_store::replication::{
     open_replica_dir, OnTimeout, Primary, PrimaryConfig, PrimaryHandle, Replica, ReplicaConfig,
-    SemiSync,
+    ReplicaState, SemiSync,
 };
 use collection_store::LogRetention;
 use collection_store::{Database, DatabaseOptions, Error, IndexSpec, Lsn};
@@ -227,7 +227,8 @@ fn replica_converges_under_concurrent_writes() {
     assert_eq!(st.applied_lsn, lsn);
     assert!(st.connected);
     assert!(st.bytes_received > 0);
-    assert_eq!(st.lag_entries, 0);
+    assert_eq!(st.lag_entries, Some(0));
+    assert_eq!(st.state, ReplicaState::Connected);
     let infos = primary.replicas();
     assert_eq!(infos.len(), 1);
     wait_until("the primary to record the acknowledgement", || {
@@ -983,4 +984,89 @@ fn bad_configuration_is_a_typed_error() {
         Err(Error::Replication(_))
     ));
     let _ = Path::new("");
+}
+
+#[test]
+fn follow_to_an_unreachable_primary_reports_the_connection_state() {
+    // A port nobody listens on: connections are refused.
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let rdir = tempfile::tempdir().unwrap();
+    // `follow` returns once the local database is open; connecting happens in
+    // the background, and the status says how it goes.
+    let replica = Replica::follow(addr, rdir.path(), replica_config()).unwrap();
+    wait_until("the first failed attempt", || {
+        replica.status().last_error.is_some()
+    });
+    let st = replica.status();
+    assert_eq!(st.state, ReplicaState::Connecting);
+    assert!(!st.connected);
+    assert_eq!(st.lag_entries, None, "the lag is unknown, not 0");
+    assert_eq!(st.lag_ms, None);
+    assert_eq!(st.since_contact_ms, None);
+    let err = st.last_error.unwrap().to_lowercase();
+    assert!(err.contains("refused"), "{err}");
+    match replica
+        .wait_connected(Duration::from_millis(200))
+        .unwrap_err()
+    {
+        Error::Replication(m) => {
+            assert!(m.contains(&addr.to_string()), "{m}");
+            assert!(m.contains("never connected"), "{m}");
+            assert!(m.to_lowercase().contains("refused"), "{m}");
+        }
+        other => panic!("expected a replication error, got {other:?}"),
+    }
+    // wait_for_lsn looks at the local position only; its timeout names the
+    // connection state.
+    assert_eq!(replica.wait_for_lsn(0, WAIT).unwrap(), 0);
+    let m = replica
+        .wait_for_lsn(1, Duration::from_millis(100))
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("never connected"), "{m}");
+}
+
+#[test]
+fn lag_is_unknown_while_disconnected_and_behind() {
+    let pdir = tempfile::tempdir().unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let db = Database::open(pdir.path()).unwrap();
+    let c = db.collection("c").unwrap();
+    let primary = serve(&db);
+    let addr = primary.local_addr();
+    let replica = Replica::follow(addr, rdir.path(), replica_config()).unwrap();
+    replica.wait_connected(WAIT).unwrap();
+    for i in 0..5u64 {
+        c.insert_one(json!({"_id": i})).unwrap();
+    }
+    let caught_up = catch_up(&db, &replica);
+    primary.shutdown();
+    wait_until("the replica to notice the disconnection", || {
+        !replica.status().connected
+    });
+    // The primary moves on while the replica cannot hear it.
+    for i in 5..15u64 {
+        c.insert_one(json!({"_id": i})).unwrap();
+    }
+    let st = replica.status();
+    assert_eq!(st.state, ReplicaState::Disconnected);
+    assert_eq!(st.applied_lsn, caught_up);
+    assert!(st.primary_lsn <= caught_up, "the last position heard");
+    assert_eq!(
+        st.lag_entries, None,
+        "behind by an unknown number of entries, not 0"
+    );
+    assert_eq!(st.lag_ms, None);
+    assert!(st.since_contact_ms.is_some());
+    // Reconnected, the lag is known again and reaches 0.
+    let _primary = Primary::serve(db.clone(), addr, PrimaryConfig::new(SECRET)).unwrap();
+    replica.wait_connected(WAIT).unwrap();
+    let last = catch_up(&db, &replica);
+    assert!(last > caught_up);
+    wait_until("the lag to be reported as 0", || {
+        replica.status().lag_entries == Some(0)
+    });
 }

@@ -116,9 +116,11 @@ fn custom_id_field_is_the_primary_key() {
             .unwrap_err(),
         Error::ImmutableField { .. }
     ));
-    // `_id` is an ordinary field here.
-    c.insert_one(json!({"id": 9, "_id": 1})).unwrap();
-    c.insert_one(json!({"id": 10, "_id": 1})).unwrap();
+    // `_id` is refused here: it would be a plain field beside the key.
+    assert!(matches!(
+        c.insert_one(json!({"id": 9, "_id": 1})).unwrap_err(),
+        Error::IdFieldMismatch { .. }
+    ));
     // The projection rule follows the configured key.
     let v = c
         .find(json!({"id": 7}))

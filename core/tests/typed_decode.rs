@@ -14,7 +14,16 @@ fn decode_err(e: Error) -> (String, String, String) {
             collection,
             id,
             message,
+            ..
         } => (collection, id, message),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}
+
+/// The field path and the stored type a decode error names.
+fn decode_at(e: &Error) -> (&str, &str) {
+    match e {
+        Error::Decode { path, found, .. } => (path.as_str(), found.as_str()),
         other => panic!("expected a decode error, got {other:?}"),
     }
 }
@@ -57,6 +66,21 @@ fn documents_that_do_not_fit_name_themselves() {
     let (_, id, msg) = decode_err(users.get(&8).unwrap_err());
     assert_eq!(id, "8");
     assert!(msg.contains("invalid type"), "{msg}");
+    let e = users.get(&8).unwrap_err();
+    assert_eq!(decode_at(&e), ("age", "string"));
+    assert!(
+        e.to_string().contains("at field 'age' (found string)"),
+        "{e}"
+    );
+    assert_eq!(
+        decode_at(&users.get(&12).unwrap_err()),
+        ("address.city", "number")
+    );
+    assert_eq!(
+        decode_at(&users.get(&7).unwrap_err()).0,
+        "",
+        "a missing field: the document"
+    );
     for n in [9u64, 10, 12] {
         let (_, id, _) = decode_err(users.get(&n).unwrap_err());
         assert_eq!(id, n.to_string());

@@ -102,8 +102,8 @@ pub enum StartError {
     Database {
         /// The directory.
         path: String,
-        /// The engine's error.
-        source: collection_store::Error,
+        /// The engine's error (boxed: it is large and this path is cold).
+        source: Box<collection_store::Error>,
     },
     /// Users cannot be loaded.
     #[error("{0}")]
@@ -174,7 +174,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
             .map_err(|e| StartError::Users(format!("open task failed: {e}")))?
             .map_err(|source| StartError::Database {
                 path: config.data.display().to_string(),
-                source,
+                source: Box::new(source),
             })?
     };
     let listener = TcpListener::bind(&config.listen)

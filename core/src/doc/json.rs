@@ -69,6 +69,12 @@ fn join(prefix: &str, key: &str) -> String {
 
 /// Checks a field name of a stored document.
 pub fn check_field_name(name: &str, at: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err(format!(
+            "an empty field name{} cannot be reached by any filter, update or projection path; name the field",
+            if at.is_empty() { String::new() } else { format!(" at '{at}'") }
+        ));
+    }
     if name.contains('\0') {
         return Err(format!("field name {name:?} at '{at}' contains a NUL byte"));
     }

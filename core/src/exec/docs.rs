@@ -84,7 +84,20 @@ pub fn statement_id<'d>(doc: &'d Document, field: &str) -> Result<&'d Bson> {
         ))
     })?;
     check_id(id, field)?;
+    check_no_foreign_id(field, doc)?;
     Ok(id)
+}
+
+/// Refuses an `_id` field in a document of a collection whose primary key is
+/// another field: it would be a plain field there, invisible to typed reads and
+/// to lookups by key.
+pub fn check_no_foreign_id(field: &str, doc: &Document) -> Result<()> {
+    if field != "_id" && doc.contains_key("_id") {
+        return Err(Error::IdFieldMismatch {
+            id_field: field.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Encodes a document, enforcing the size limit.
@@ -119,6 +132,7 @@ pub fn place_id(
         None => id(),
     };
     check_id(&id, field)?;
+    check_no_foreign_id(field, &doc)?;
     let mut out = Document::new();
     out.insert(field.to_owned(), id.clone());
     out.extend(doc);

@@ -6,7 +6,8 @@ use bson::{Bson, Document};
 use serde_json::Value;
 
 use super::docs::{
-    check_names, delete_document, doc_key, encode, place_id, put_document, raw_doc, WriteCtx,
+    check_names, check_no_foreign_id, delete_document, doc_key, encode, place_id, put_document,
+    raw_doc, WriteCtx,
 };
 use super::read::Target;
 use crate::catalog::CollectionMeta;
@@ -128,6 +129,7 @@ pub fn update(
                 d
             }
         };
+        check_no_foreign_id(field, &new)?;
         let bytes = encode(&new)?;
         if bytes != old_bytes {
             let kind = if upd.replacement().is_some() {

@@ -111,10 +111,54 @@ impl DatabaseOptions {
     }
 }
 
+impl DatabaseOptions {
+    /// The first option that makes a difference to how an open database
+    /// behaves and differs between `self` and `other`, as `(name, self's
+    /// value, other's value)`. The initial map size and the reader slots are
+    /// not compared: they size the environment, which grows on demand.
+    fn conflict(&self, other: &DatabaseOptions) -> Option<(&'static str, String, String)> {
+        let pair = |name, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+            Some((name, format!("{a:?}"), format!("{b:?}")))
+        };
+        if self.read_only != other.read_only {
+            return pair("read_only", &self.read_only, &other.read_only);
+        }
+        if self.replica != other.replica {
+            return pair("replica", &self.replica, &other.replica);
+        }
+        if self.durability != other.durability {
+            return pair("durability", &self.durability, &other.durability);
+        }
+        if self.log_retention != other.log_retention {
+            return pair("log_retention", &self.log_retention, &other.log_retention);
+        }
+        if self.log_segment_size != other.log_segment_size {
+            return pair(
+                "log_segment_size",
+                &self.log_segment_size,
+                &other.log_segment_size,
+            );
+        }
+        if self.checkpoint_interval != other.checkpoint_interval {
+            return pair(
+                "checkpoint_interval",
+                &self.checkpoint_interval,
+                &other.checkpoint_interval,
+            );
+        }
+        None
+    }
+}
+
 /// An open database: one directory holding one LMDB environment.
 ///
 /// `Database` is `Send + Sync` and cheap to clone (an `Arc` inside); opening the
 /// same directory twice in one process returns the same underlying handle.
+/// The second open must ask for the same options (read-only, replica,
+/// durability, log retention, segment size, checkpoint interval) as the
+/// handle that is open: otherwise it fails with [`Error::AlreadyOpen`]
+/// naming the option, rather than handing out a handle that behaves as the
+/// first open asked.
 #[derive(Clone)]
 pub struct Database {
     pub(crate) inner: Arc<Engine>,
@@ -128,8 +172,11 @@ impl std::fmt::Debug for Database {
     }
 }
 
-fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Engine>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Engine>>>> = OnceLock::new();
+/// The databases open in this process, with the options they were opened with.
+type Registry = HashMap<PathBuf, (Weak<Engine>, DatabaseOptions)>;
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -143,16 +190,35 @@ impl Database {
     /// Opens with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: DatabaseOptions) -> Result<Database> {
         let path = path.as_ref();
-        if !options.read_only {
-            std::fs::create_dir_all(path)?;
+        if path.exists() && !path.is_dir() {
+            return Err(Error::io_at(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "not a directory (a database is a directory holding data.mdb and wal/)",
+                ),
+            ));
         }
-        let canonical = std::fs::canonicalize(path)?;
+        if !options.read_only {
+            std::fs::create_dir_all(path).map_err(|e| Error::io_at(path, e))?;
+        }
+        let canonical = std::fs::canonicalize(path).map_err(|e| Error::io_at(path, e))?;
         let mut reg = registry()
             .lock()
             .map_err(|_| Error::Io(std::io::Error::other("database registry lock poisoned")))?;
-        reg.retain(|_, w| w.strong_count() > 0);
-        if let Some(inner) = reg.get(&canonical).and_then(Weak::upgrade) {
-            return Ok(Database { inner });
+        reg.retain(|_, (w, _)| w.strong_count() > 0);
+        if let Some((weak, open)) = reg.get(&canonical) {
+            if let Some(inner) = weak.upgrade() {
+                if let Some((option, was, asked)) = open.conflict(&options) {
+                    return Err(Error::AlreadyOpen {
+                        path: canonical,
+                        option,
+                        open: was,
+                        asked,
+                    });
+                }
+                return Ok(Database { inner });
+            }
         }
         let access = if options.read_only {
             Access::ReadOnly
@@ -180,7 +246,7 @@ impl Database {
                 },
             },
         )?;
-        reg.insert(canonical, Arc::downgrade(&inner));
+        reg.insert(canonical, (Arc::downgrade(&inner), options));
         Ok(Database { inner })
     }
 

@@ -307,26 +307,72 @@ pub(crate) fn decode_as<T: serde::de::DeserializeOwned>(
     collection: &str,
     id_field: &str,
 ) -> Result<T> {
-    let decode_err = |message: String| crate::Error::Decode {
-        collection: collection.to_owned(),
-        id: raw
-            .get(id_field)
+    let id = || {
+        raw.get(id_field)
             .ok()
             .flatten()
             .map(|v| crate::doc::json::json_from_val(crate::doc::ValRef::from(v)).to_string())
-            .unwrap_or_else(|| "(no id)".into()),
-        message,
+            .unwrap_or_else(|| "(no id)".into())
     };
     match projection {
         // Straight from the stored bytes; integers beyond i64 (stored as an
         // integral Decimal128) take the JSON route, which renders them as u64.
-        None => bson::deserialize_from_slice(raw.as_bytes()).or_else(|first| {
-            serde_json::from_value(crate::doc::json::json_from_raw(raw))
-                .map_err(|_| decode_err(first.to_string()))
-        }),
+        None => bson::deserialize_from_slice(raw.as_bytes())
+            .or_else(|_| decode_value(crate::doc::json::json_from_raw(raw), collection, &id())),
         Some(p) => {
             let v = p.apply(crate::doc::DocRef::Raw(raw));
-            serde_json::from_value(v).map_err(|e| decode_err(e.to_string()))
+            decode_value(v, collection, &id())
         }
     }
+}
+
+/// The JSON type of `v` as one word: `null`, `boolean`, `number`,
+/// `string`, `array`, `object`.
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    let name = crate::doc::json::json_type_name(v);
+    name.strip_prefix("an ")
+        .or_else(|| name.strip_prefix("a "))
+        .unwrap_or(name)
+}
+
+/// Deserializes a document given as JSON into `T`; the error names the
+/// field that does not fit and what it holds ([`crate::Error::Decode`]).
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    collection: &str,
+    id: &str,
+) -> Result<T> {
+    serde_path_to_error::deserialize(&v).map_err(|e| {
+        use serde_path_to_error::Segment;
+        let parts: Vec<String> = e
+            .path()
+            .iter()
+            .map(|s| match s {
+                Segment::Seq { index } => index.to_string(),
+                Segment::Map { key } => key.clone(),
+                Segment::Enum { variant } => variant.clone(),
+                Segment::Unknown => "?".into(),
+            })
+            .collect();
+        let found = if parts.is_empty() {
+            String::new()
+        } else {
+            let mut at = Some(&v);
+            for p in &parts {
+                at = at.and_then(|v| match v {
+                    serde_json::Value::Object(m) => m.get(p),
+                    serde_json::Value::Array(a) => p.parse::<usize>().ok().and_then(|i| a.get(i)),
+                    _ => None,
+                });
+            }
+            at.map_or("missing".to_string(), |v| json_kind(v).to_string())
+        };
+        crate::Error::Decode {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+            path: parts.join("."),
+            found,
+            message: e.into_inner().to_string(),
+        }
+    })
 }

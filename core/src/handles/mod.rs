@@ -12,6 +12,7 @@ pub mod changes;
 pub mod collection;
 pub mod database;
 pub mod find;
+pub mod stats;
 #[cfg(feature = "async")]
 pub mod stream;
 pub mod testing;

@@ -54,16 +54,15 @@ pub struct ChangeEvent {
 impl ChangeEvent {
     /// Decodes the full document into a Rust type.
     pub fn document_as<T: DeserializeOwned>(&self) -> Result<T> {
+        let id = self.id.as_ref().map_or("?".into(), Value::to_string);
         let doc = self.document.clone().ok_or_else(|| Error::Decode {
             collection: self.collection.clone(),
-            id: self.id.as_ref().map_or("?".into(), Value::to_string),
+            id: id.clone(),
+            path: String::new(),
+            found: String::new(),
             message: format!("a {} event carries no document", self.operation.name()),
         })?;
-        serde_json::from_value(doc).map_err(|e| Error::Decode {
-            collection: self.collection.clone(),
-            id: self.id.as_ref().map_or("?".into(), Value::to_string),
-            message: e.to_string(),
-        })
+        super::find::decode_value(doc, &self.collection, &id)
     }
 }
 

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 pub use crate::Lsn;
 pub use primary::{Primary, PrimaryHandle, ReplicaInfo};
-pub use replica::{open_replica_dir, Replica, ReplicaStatus};
+pub use replica::{open_replica_dir, Replica, ReplicaState, ReplicaStatus};
 
 /// What a semi-synchronous primary does when fewer than the required replicas
 /// confirm a write within [`SemiSync::timeout`].

@@ -26,23 +26,57 @@ use super::{auth, Lsn, ReplicaConfig};
 use crate::error::{Error, Result};
 use crate::{Database, DatabaseOptions};
 
+/// Where a replica's connection to its primary stands ([`ReplicaStatus::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplicaState {
+    /// No connection has been established since [`Replica::follow`]: the
+    /// primary is unreachable, refuses this replica, or the first attempt is
+    /// still under way ([`ReplicaStatus::last_error`] says why an attempt failed).
+    Connecting,
+    /// Connected and authenticated; the primary's position is current.
+    Connected,
+    /// Was connected, lost the connection, and is reconnecting.
+    Disconnected,
+}
+
+impl std::fmt::Display for ReplicaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReplicaState::Connecting => "never connected",
+            ReplicaState::Connected => "connected",
+            ReplicaState::Disconnected => "disconnected",
+        })
+    }
+}
+
 /// A snapshot of a replica's replication state ([`Replica::status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplicaStatus {
+    /// The connection state.
+    pub state: ReplicaState,
     /// Last LSN durably applied to the local database.
     pub applied_lsn: Lsn,
-    /// The primary's last LSN as last reported (in a batch or heartbeat).
+    /// The primary's last LSN as last reported (in a batch or heartbeat); 0
+    /// before any contact. While not connected it is the last value heard.
     pub primary_lsn: Lsn,
-    /// `primary_lsn - applied_lsn`.
-    pub lag_entries: u64,
-    /// How long the oldest entry known to exist on the primary but not applied
-    /// here has been known (0 when caught up), in milliseconds of this
-    /// machine's clock.
-    pub lag_ms: u64,
+    /// `primary_lsn - applied_lsn` while connected. `None` while not
+    /// connected: the primary may have committed any number of entries since
+    /// it was last heard from, so the lag is unknown (see `since_contact_ms`).
+    pub lag_entries: Option<u64>,
+    /// While connected: how long the oldest entry known to exist on the
+    /// primary but not applied here has been known (0 when caught up), in
+    /// milliseconds of this machine's clock. `None` while not connected.
+    pub lag_ms: Option<u64>,
+    /// Milliseconds since the last message from the primary (entries or a
+    /// heartbeat); `None` if it was never heard from. While disconnected, the
+    /// local data is at least this old.
+    pub since_contact_ms: Option<u64>,
     /// Bytes received from primaries (all connections).
     pub bytes_received: u64,
-    /// Whether a connection is established and authenticated.
+    /// Whether a connection is established and authenticated
+    /// (`state == ReplicaState::Connected`).
     pub connected: bool,
     /// Connection attempts after the first.
     pub reconnects: u64,
@@ -57,6 +91,10 @@ struct StatusInner {
     applied: Lsn,
     primary: Lsn,
     connected: bool,
+    /// Connected at least once since `follow`.
+    ever_connected: bool,
+    /// When the primary last sent anything.
+    last_contact: Option<Instant>,
     reconnects: u64,
     snapshots: u64,
     last_error: Option<String>,
@@ -67,6 +105,7 @@ struct StatusInner {
 impl StatusInner {
     fn saw_primary(&mut self, lsn: Lsn) {
         self.primary = lsn;
+        self.last_contact = Some(Instant::now());
         if lsn > self.applied && self.pending.back().is_none_or(|(l, _)| *l < lsn) {
             if self.pending.len() >= 4096 {
                 if let Some(back) = self.pending.back_mut() {
@@ -192,8 +231,36 @@ impl Replica {
         status_of(&self.shared, &self.shared.status.lock())
     }
 
+    /// Blocks until the replica is connected to its primary and authenticated,
+    /// or fails with [`Error::Replication`] after `timeout`, naming the
+    /// primary, the connection state, the attempts made and the last error
+    /// (for example "Connection refused"). [`Replica::follow`] returns before
+    /// connecting; call this to learn that the primary is reachable.
+    pub fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        let deadline = super::deadline_after(timeout);
+        let mut s = self.shared.status.lock();
+        loop {
+            if s.connected {
+                return Ok(());
+            }
+            if self.shared.changed.wait_until(&mut s, deadline).timed_out() && !s.connected {
+                let st = status_of(&self.shared, &s);
+                return Err(Error::Replication(format!(
+                    "replica of {} not connected within {timeout:?}: {}, {} attempt(s), last error: {}",
+                    self.shared.primary,
+                    st.state,
+                    s.reconnects + 1,
+                    s.last_error.as_deref().unwrap_or("none")
+                )));
+            }
+        }
+    }
+
     /// Blocks until the replica has applied `lsn` (returns the applied LSN), or
-    /// fails with [`Error::Replication`] after `timeout`, naming where it got to.
+    /// fails with [`Error::Replication`] after `timeout`, naming where it got to
+    /// and the connection state. It looks only at the local position: an LSN
+    /// already applied (0 always is) returns at once, connected or not; use
+    /// [`Replica::wait_connected`] or [`Replica::status`] for the connection.
     pub fn wait_for_lsn(&self, lsn: Lsn, timeout: Duration) -> Result<Lsn> {
         let deadline = super::deadline_after(timeout);
         let mut s = self.shared.status.lock();
@@ -203,9 +270,10 @@ impl Replica {
             }
             if self.shared.changed.wait_until(&mut s, deadline).timed_out() && s.applied < lsn {
                 return Err(Error::Replication(format!(
-                    "replica applied LSN {} of {lsn} within {timeout:?} (connected: {}, last error: {})",
+                    "replica applied LSN {} of {lsn} within {timeout:?} ({} to {}, last error: {})",
                     s.applied,
-                    s.connected,
+                    status_of(&self.shared, &s).state,
+                    self.shared.primary,
                     s.last_error.as_deref().unwrap_or("none")
                 )));
             }
@@ -245,15 +313,26 @@ impl Drop for Replica {
 }
 
 fn status_of(shared: &Shared, s: &StatusInner) -> ReplicaStatus {
+    let state = if s.connected {
+        ReplicaState::Connected
+    } else if s.ever_connected {
+        ReplicaState::Disconnected
+    } else {
+        ReplicaState::Connecting
+    };
+    let connected = s.connected;
     ReplicaStatus {
+        state,
         applied_lsn: s.applied,
         primary_lsn: s.primary,
-        lag_entries: s.primary.saturating_sub(s.applied),
-        lag_ms: s
-            .pending
-            .front()
-            .map(|(_, t)| t.elapsed().as_millis() as u64)
-            .unwrap_or(0),
+        lag_entries: connected.then(|| s.primary.saturating_sub(s.applied)),
+        lag_ms: connected.then(|| {
+            s.pending
+                .front()
+                .map(|(_, t)| t.elapsed().as_millis() as u64)
+                .unwrap_or(0)
+        }),
+        since_contact_ms: s.last_contact.map(|t| t.elapsed().as_millis() as u64),
         bytes_received: shared.bytes.load(Ordering::Relaxed),
         connected: s.connected,
         reconnects: s.reconnects,
@@ -374,6 +453,7 @@ async fn connection(
     .await?;
     notify(shared, |s| {
         s.connected = true;
+        s.ever_connected = true;
         s.applied(applied);
         s.saw_primary(primary_last);
     });

@@ -4,8 +4,8 @@
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `collection_store_replica_applied_lsn` | gauge | `primary` | last durably applied LSN |
-//! | `collection_store_replica_lag_entries` | gauge | `primary` | primary's last LSN − applied LSN |
-//! | `collection_store_replica_lag_ms` | gauge | `primary` | age of the oldest known unapplied entry |
+//! | `collection_store_replica_lag_entries` | gauge | `primary` | primary's last LSN − applied LSN; NaN while disconnected (unknown) |
+//! | `collection_store_replica_lag_ms` | gauge | `primary` | age of the oldest known unapplied entry; NaN while disconnected |
 //! | `collection_store_replica_connected` | gauge | `primary` | 1 when connected and authenticated |
 //! | `collection_store_replica_bytes_received_total` | counter | `primary` | bytes received |
 //! | `collection_store_replica_reconnects_total` | counter | `primary` | reconnection attempts |
@@ -20,8 +20,10 @@ mod imp {
     pub fn replica(primary: &str, s: &ReplicaStatus) {
         let l = [("primary", primary.to_string())];
         metrics::gauge!("collection_store_replica_applied_lsn", &l).set(s.applied_lsn as f64);
-        metrics::gauge!("collection_store_replica_lag_entries", &l).set(s.lag_entries as f64);
-        metrics::gauge!("collection_store_replica_lag_ms", &l).set(s.lag_ms as f64);
+        metrics::gauge!("collection_store_replica_lag_entries", &l)
+            .set(s.lag_entries.map_or(f64::NAN, |v| v as f64));
+        metrics::gauge!("collection_store_replica_lag_ms", &l)
+            .set(s.lag_ms.map_or(f64::NAN, |v| v as f64));
         metrics::gauge!("collection_store_replica_connected", &l).set(if s.connected {
             1.0
         } else {

@@ -14,6 +14,12 @@
 //! `mm_address` u64, `mm_mapsize` u64, `mm_dbs[2]` (48 bytes each; the
 //! first's `md_pad` is the page size), `mm_last_pg` u64, `mm_txnid` u64.
 //! Integers are native-endian (this code runs where the file was written).
+//!
+//! An `MDB_db` record (a tree's root and counts: `md_pad` u32, `md_flags`
+//! u16, `md_depth` u16, then u64 `md_branch_pages`, `md_leaf_pages`,
+//! `md_overflow_pages`, `md_entries`, `md_root`) is parsed by [`Tree`]: the
+//! meta page holds the free-page tree's and the main tree's, the main tree's
+//! leaves hold the named tables'.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -28,6 +34,12 @@ const VERSION: u32 = 1;
 const OFF_MAGIC: usize = HEADER;
 const OFF_VERSION: usize = HEADER + 4;
 const OFF_PSIZE: usize = HEADER + 4 + 4 + 8 + 8;
+const OFF_FREE_DB: usize = OFF_PSIZE;
+const OFF_MAIN_DB: usize = OFF_PSIZE + TREE_BYTES;
+/// Bytes of an `MDB_db` record.
+pub const TREE_BYTES: usize = 48;
+/// The root of an empty tree (`P_INVALID`).
+pub const NO_PAGE: u64 = u64::MAX;
 const OFF_LAST_PG: usize = HEADER + 4 + 4 + 8 + 8 + 2 * 48;
 const OFF_TXNID: usize = OFF_LAST_PG + 8;
 /// Bytes of a meta page that carry meaning (the rest of the page is unused).
@@ -46,15 +58,55 @@ impl std::fmt::Debug for MetaPage {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
+/// One tree's `MDB_db` record: its root page and the counts LMDB keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tree {
+    /// `md_flags` (`MDB_INTEGERKEY` = 0x08, `MDB_DUPSORT` = 0x04, ...).
+    pub flags: u16,
+    /// Levels of the tree: 1 when the root is a leaf, 0 when empty.
+    pub depth: u16,
+    /// Branch pages.
+    pub branch_pages: u64,
+    /// Leaf pages.
+    pub leaf_pages: u64,
+    /// Overflow pages (values too large for a leaf).
+    pub overflow_pages: u64,
+    /// Entries (key/value pairs).
+    pub entries: u64,
+    /// The root page ([`NO_PAGE`] when the tree is empty).
+    pub root: u64,
+}
+
+impl Tree {
+    /// Parses an `MDB_db` record; `None` when `b` is not [`TREE_BYTES`] long.
+    pub fn parse(b: &[u8]) -> Option<Tree> {
+        if b.len() != TREE_BYTES {
+            return None;
+        }
+        Some(Tree {
+            flags: u16_at(b, 4),
+            depth: u16_at(b, 6),
+            branch_pages: u64_at(b, 8),
+            leaf_pages: u64_at(b, 16),
+            overflow_pages: u64_at(b, 24),
+            entries: u64_at(b, 32),
+            root: u64_at(b, 40),
+        })
+    }
+}
+
+/// Reads a native-endian u16 at `at` (the caller checked the bounds).
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([b[at], b[at + 1]])
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
+/// Reads a native-endian u32 at `at` (the caller checked the bounds).
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
+/// Reads a native-endian u64 at `at` (the caller checked the bounds).
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
     u64::from_ne_bytes(a)
@@ -110,6 +162,21 @@ impl MetaPage {
     /// The page size the file was created with.
     pub fn page_size(&self) -> u64 {
         u64::from(u32_at(&self.0, OFF_PSIZE))
+    }
+
+    /// The free-page tree (transaction id -> pages it freed); `None` only
+    /// for bytes that did not come from [`MetaPage::parse`].
+    pub fn free_tree(&self) -> Option<Tree> {
+        self.0
+            .get(OFF_FREE_DB..OFF_FREE_DB + TREE_BYTES)
+            .and_then(Tree::parse)
+    }
+
+    /// The main tree (table name -> the table's [`Tree`]).
+    pub fn main_tree(&self) -> Option<Tree> {
+        self.0
+            .get(OFF_MAIN_DB..OFF_MAIN_DB + TREE_BYTES)
+            .and_then(Tree::parse)
     }
 
     /// The same meta for the other slot (only the page number differs).

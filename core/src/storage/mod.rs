@@ -15,7 +15,9 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 
+pub mod check;
 pub mod meta;
+pub mod walk;
 pub mod wtx;
 pub use wtx::Wtx;
 
@@ -36,7 +38,8 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    /// The table's LMDB name.
+    pub fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",
             Table::Catalog => "catalog",
@@ -137,7 +140,10 @@ impl Store {
             std::fs::create_dir_all(dir)?;
             dir.join("data.mdb")
         };
-        let file_len = std::fs::metadata(data_file)
+        // Before LMDB maps the file: a damaged file is refused here, not
+        // faulted on later.
+        check::before_open(&data_file)?;
+        let file_len = std::fs::metadata(&data_file)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
         let map_size = round_up(
@@ -247,12 +253,30 @@ impl Store {
 
     /// Writes a consistent, compacted copy of the environment to `file`
     /// (LMDB copies under its own read transaction; writers go on).
+    /// The copy gets the data file's permissions (owner read and write);
+    /// `file` must not exist as a directory.
     pub fn copy_compacted(&self, file: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if file.is_dir() {
+            return Err(Error::io_at(
+                file,
+                std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "this is a directory; a snapshot is one file (for example <dir>/data.mdb, which opens as a database directory)",
+                ),
+            ));
+        }
         let _gate = self.gate.read_arc();
-        let mut out = std::fs::File::create(file)?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(file)
+            .map_err(|e| Error::io_at(file, e))?;
         self.env
             .copy_to_file(&mut out, heed::CompactionOption::Enabled)?;
-        out.sync_all()?;
+        out.sync_all().map_err(|e| Error::io_at(file, e))?;
         Ok(())
     }
 
@@ -364,6 +388,18 @@ impl Store {
     /// The data file.
     pub fn data_file(&self) -> PathBuf {
         self.path.join("data.mdb")
+    }
+
+    /// Walks every B-tree of the state `txn` reads, from the file (see
+    /// `walk.rs`), listing at most `limit` problems. `None` when the meta
+    /// page of that state was already overwritten by later commits (begin
+    /// a newer read transaction and try again).
+    pub fn structure(&self, txn: &RoTxn<'_>, limit: usize) -> Result<Option<walk::Findings>> {
+        let path = self.data_file();
+        let Some(meta) = meta::read_txn(&path, txn.id() as u64)? else {
+            return Ok(None);
+        };
+        walk::structure(&path, &meta, walk::Depth::Everything, limit).map(Some)
     }
 
     /// Begins a nested write transaction inside `parent`.

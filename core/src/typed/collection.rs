@@ -170,6 +170,8 @@ impl<T: Document, X: ExecSource> TypedCollection<T, X> {
         serde_json::from_value(id.clone()).map_err(|e| Error::Decode {
             collection: self.coll.name().to_owned(),
             id: id.to_string(),
+            path: T::ID_FIELD.to_owned(),
+            found: crate::handles::find::json_kind(&id).to_owned(),
             message: format!("primary key: {e}"),
         })
     }
@@ -424,10 +426,6 @@ impl<T: Document, X: ExecSource> Iterator for TypedIter<T, X> {
             .get(self.id_field)
             .map(Value::to_string)
             .unwrap_or_else(|| "(no id)".into());
-        Some(serde_json::from_value(v).map_err(|e| Error::Decode {
-            collection: T::COLLECTION.to_owned(),
-            id,
-            message: e.to_string(),
-        }))
+        Some(crate::handles::find::decode_value(v, T::COLLECTION, &id))
     }
 }

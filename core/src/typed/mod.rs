@@ -43,6 +43,9 @@
 //!   `#[document(id)]` field (or of the field serialized as `_id`): a field
 //!   `id` makes a collection whose `id_field` is `"id"`; rename it to `_id`
 //!   with `#[serde(rename = "_id")]` to use the default key field instead.
+//!   The untyped API on such a collection keeps the key in `id` as well: a
+//!   document there with an `_id` field is refused with
+//!   [`crate::Error::IdFieldMismatch`].
 //! * Documents are written through `serde_json` and the untyped API (so field
 //!   names are validated the same way) and read straight from their stored BSON
 //!   with [`crate::Find::to_vec_as`]. A stored document that does not fit the
@@ -53,8 +56,9 @@
 //!   would hand to the untyped API ([`Filter::to_json`], [`Update::to_json`]).
 //! * Timestamps in the shared schemas are `i64` milliseconds since the Unix
 //!   epoch (they sort and compare as numbers, and index well).
-//! * Integers round-trip as long as they fit in an `i64` (larger `u64` values
-//!   are stored as Decimal128 and do not decode back into `u64`).
+//! * Every `i64` and `u64` round-trips: `u64` values above `i64::MAX` are
+//!   stored as integral Decimal128 values (they compare and sort by value)
+//!   and decode back into `u64` exactly.
 
 mod collection;
 mod filter;

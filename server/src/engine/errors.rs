@@ -11,6 +11,7 @@ pub fn command_error(e: Error) -> CommandError {
         | Error::InvalidSort(_)
         | Error::InvalidProjection(_)
         | Error::InvalidDocument(_)
+        | Error::IdFieldMismatch { .. }
         | Error::InvalidRegex { .. }
         | Error::Overflow { .. }
         | Error::InvalidConsumer(_) => code::BAD_VALUE,

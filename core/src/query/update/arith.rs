@@ -112,8 +112,7 @@ pub(super) fn arithmetic(cur: &Bson, by: Arith, multiply: bool, at: &At<'_>) -> 
             ""
         };
         return Err(at.mismatch(format!(
-            "Cannot apply {} to a value of non-numeric type {} ({}){note}",
-            at.op,
+            "the field holds a value of non-numeric type {} ({}){note}",
             type_name(cur),
             render(cur)
         )));

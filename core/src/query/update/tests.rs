@@ -550,6 +550,8 @@ fn inc_non_numeric_field_is_a_type_mismatch() {
         let (op, path, m) = mismatch(json!({"$inc": {"a": 1}}), start);
         assert_eq!((op.as_str(), path.as_str()), ("$inc", "a"));
         assert!(m.contains("non-numeric type"), "{m}");
+        // One sentence: the operator is named once, by the error around it.
+        assert!(!m.contains("$inc"), "{m}");
     }
     let (_, _, m) = mismatch(json!({"$inc": {"a.b": 1}}), json!({"a": "x"}));
     assert_eq!(m, "Cannot create field 'b' in element {a: \"x\"}");
