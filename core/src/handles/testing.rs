@@ -112,3 +112,13 @@ pub fn index_counter_key(db: &Database, collection: &str, index: &str) -> Result
         }),
     )
 }
+
+pub use crate::log::signal::SignalStats;
+
+/// The commit signal of this process (what `wait_for_commit` and change
+/// streams sleep on between their 50 ms polls for other processes' commits):
+/// threads asleep on it now, and how many waits a commit ended and how many
+/// their deadline ended so far.
+pub fn commit_signal(db: &Database) -> SignalStats {
+    db.inner.log.signal.stats()
+}
