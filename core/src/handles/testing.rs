@@ -122,3 +122,9 @@ pub use crate::log::signal::SignalStats;
 pub fn commit_signal(db: &Database) -> SignalStats {
     db.inner.log.signal.stats()
 }
+
+/// Single statements waiting in the group-commit queue, and those in the
+/// batch the leader took last (while it runs; 0 when nobody leads).
+pub fn group_commit_queue(db: &Database) -> (usize, usize) {
+    db.inner.group_queue()
+}

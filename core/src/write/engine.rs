@@ -53,6 +53,11 @@ pub struct Engine {
     /// Every command committed, in commit order (tests replay them).
     #[cfg(test)]
     pub(crate) recorded: parking_lot::Mutex<Vec<crate::exec::statement::Command>>,
+    /// Called when an explicit transaction that filled the map has released
+    /// its LMDB transaction and the resize gate, before the map grows and
+    /// the transaction is rebuilt (a unit test commits another writer there).
+    #[cfg(test)]
+    pub(crate) rebuild_hook: parking_lot::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl Engine {
@@ -75,6 +80,8 @@ impl Engine {
             group: Group::new(durability),
             #[cfg(test)]
             recorded: parking_lot::Mutex::new(Vec::new()),
+            #[cfg(test)]
+            rebuild_hook: parking_lot::Mutex::new(None),
         }
     }
 

@@ -8,6 +8,8 @@ pub mod durability;
 pub mod engine;
 pub mod group;
 #[cfg(test)]
+mod rare_paths;
+#[cfg(test)]
 mod tests;
 
 pub use durability::Durability;
