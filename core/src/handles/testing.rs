@@ -128,3 +128,11 @@ pub fn commit_signal(db: &Database) -> SignalStats {
 pub fn group_commit_queue(db: &Database) -> (usize, usize) {
     db.inner.group_queue()
 }
+
+pub use crate::storage::GrowthStats;
+
+/// What map growth did so far in this process: writers waiting now for the
+/// resize gate, growths done, growths abandoned because readers held the gate.
+pub fn map_growth(db: &Database) -> GrowthStats {
+    db.inner.store.growth()
+}
