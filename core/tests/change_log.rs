@@ -232,14 +232,18 @@ fn a_flipped_byte_is_reported_as_corruption_of_that_entry() {
     // Damage entry 3 behind the database's back.
     let db = Database::open(dir.path()).unwrap();
     {
-        use collection_store::testing::RawTable;
-        let key = 3u64.to_be_bytes();
-        let (_, mut frame) = testing::entries(&db, RawTable::Log, &key)
-            .unwrap()
-            .remove(0);
-        let at = frame.len() - 3;
-        frame[at] ^= 0x01;
-        testing::set(&db, RawTable::Log, &key, Some(&frame)).unwrap();
+        use std::os::unix::fs::FileExt;
+        let (path, offset) = collection_store::testing::log_frame(&db, 3).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        // A byte inside the frame's checksummed part.
+        let mut b = [0u8; 1];
+        file.read_exact_at(&mut b, offset + 20).unwrap();
+        b[0] ^= 0x01;
+        file.write_all_at(&b, offset + 20).unwrap();
     }
     let is_corrupt_3 = |e: &Error| matches!(e, Error::Corrupt { lsn: Some(3), .. });
     assert!(is_corrupt_3(&db.read_log(0, 10).unwrap_err()));

@@ -309,7 +309,7 @@ fn replica_restart_resumes_without_gaps_or_duplicates() {
                 users
                     .insert_one(json!({"_id": i, "email": format!("e{i}"), "age": i % 50}))
                     .unwrap();
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     users
                         .update_one(json!({"_id": i / 2}), json!({"$inc": {"n": 1}}))
                         .unwrap();

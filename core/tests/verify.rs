@@ -321,33 +321,68 @@ fn a_document_an_index_cannot_hold_is_reported() {
     );
 }
 
-#[test]
-fn a_gap_in_the_log_is_reported_with_the_missing_lsns() {
-    let (_d, db) = fixture();
-    let log = testing::entries(&db, RawTable::Log, &[]).unwrap();
-    assert_eq!(log.len(), 12);
-    delete(&db, RawTable::Log, &log[4].0);
-    delete(&db, RawTable::Log, &log[5].0);
-    assert_problems(&verify(&db), &[&["log: entries 5..6 are missing"]]);
+/// Overwrites `bytes` at `offset` in `path` (damage behind the engine's back).
+fn overwrite(path: &std::path::Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(bytes, offset).unwrap();
 }
 
 #[test]
-fn a_corrupt_log_frame_and_a_malformed_log_key_are_reported() {
+fn a_gap_in_the_log_is_reported_with_the_missing_lsns() {
     let (_d, db) = fixture();
-    let log = testing::entries(&db, RawTable::Log, &[]).unwrap();
-    let (key, frame) = &log[7];
-    let mut bad = frame.clone();
-    let last = bad.len() - 1;
-    bad[last] ^= 0x40;
-    put(&db, RawTable::Log, key, &bad);
-    put(&db, RawTable::Log, &[0xff, 1], b"?");
+    // Zero the length of entry 5's record: the segment seems to end there,
+    // while the log's bounds say it runs to 12.
+    let (path, frame_at) = testing::log_frame(&db, 5).unwrap();
+    overwrite(&path, frame_at - 8, &[0, 0, 0, 0]);
     let r = verify(&db);
-    assert_problems(&r, &[&["log:", "8"], &["log: key ff01 of 2 bytes"]]);
+    assert_eq!(r.log_entries, 4, "entries 1..4 are still read");
+    assert_problems(
+        &r,
+        &[
+            &["log:", "5"],
+            &["log: entries 5..12 are missing or unreadable"],
+        ],
+    );
+}
+
+#[test]
+fn a_corrupt_log_frame_is_reported_with_its_lsn() {
+    let (_d, db) = fixture();
+    // Flip a byte inside entry 8's checksummed part.
+    let (path, frame_at) = testing::log_frame(&db, 8).unwrap();
+    let mut b = [0u8; 1];
+    {
+        use std::os::unix::fs::FileExt;
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_exact_at(&mut b, frame_at + 20)
+            .unwrap();
+    }
+    overwrite(&path, frame_at + 20, &[b[0] ^ 0x01]);
+    let r = verify(&db);
     assert!(
         r.problems
             .iter()
-            .any(|p| p.contains("log:") && p.to_lowercase().contains("checksum")),
+            .any(|p| p.contains("log:") && p.contains('8')),
         "{:#?}",
         r.problems
+    );
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("log: entries 8..12 are missing or unreadable")),
+        "{:#?}",
+        r.problems
+    );
+}
+
+#[test]
+fn entries_left_in_the_format_1_log_table_are_reported() {
+    let (_d, db) = fixture();
+    put(&db, RawTable::Log, &1u64.to_be_bytes(), b"an old frame");
+    assert_problems(
+        &verify(&db),
+        &[&["log: the format-1 log table still holds entries"]],
     );
 }

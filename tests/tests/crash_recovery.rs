@@ -464,7 +464,8 @@ impl Report {
                     r.acks[int(&v, "g")? as usize].insert(int(&v, "k")? as u64, v.clone());
                 }
                 "held" => {
-                    r.held.insert(v["thread"].as_str().unwrap_or("?").to_string());
+                    r.held
+                        .insert(v["thread"].as_str().unwrap_or("?").to_string());
                 }
                 "bug" => return Err(format!("the child reported an engine bug: {}", v["msg"])),
                 other => return Err(format!("unexpected line type {other:?}: {line}")),

@@ -6,25 +6,24 @@
 use std::collections::HashMap;
 
 use bson::raw::RawDocument;
-use heed::RwTxn;
 
 use super::ddl;
 use super::docs::{delete_document, doc_key, put_document, WriteCtx};
 use crate::catalog;
 use crate::doc::ValRef;
 use crate::error::{Error, Result};
-use crate::log::{table, LogEntry, LogOp, LogRetention, Lsn};
-use crate::storage::{Store, Table, Wtx};
+use crate::log::{LogEntry, LogOp, Lsn};
+use crate::storage::{Table, Wtx};
 
-/// Applies `frames` (consecutive LSNs) in `txn`: entries at or below this
-/// database's newest LSN are skipped, a gap is an error. Returns the newest LSN.
-pub(crate) fn apply_frames(
-    store: &Store,
-    txn: &mut RwTxn<'_>,
-    frames: &[(Lsn, Vec<u8>)],
-    retention: &LogRetention,
-) -> Result<Lsn> {
-    let mut last = table::last_lsn(store, txn)?;
+/// Redoes the entries of `frames` (consecutive LSNs) that come after
+/// `last`, the state's newest; a gap is an error. Returns the frames
+/// applied, for the caller to copy into this database's log.
+pub(crate) fn apply_frames<'f>(
+    w: &mut Wtx<'_, '_>,
+    frames: &'f [(Lsn, Vec<u8>)],
+    mut last: Lsn,
+) -> Result<Vec<(Lsn, &'f [u8])>> {
+    let mut applied = Vec::new();
     for (lsn, frame) in frames {
         if *lsn <= last {
             continue;
@@ -35,18 +34,16 @@ pub(crate) fn apply_frames(
                 found: *lsn,
             });
         }
-        let entry = LogEntry::decode(*lsn, frame)?;
-        {
-            let mut w = Wtx::new(store, txn);
-            apply_entry(&mut w, &entry)?;
-        }
-        table::put_frame(store, txn, *lsn, frame)?;
-        if *lsn % 32 == 0 {
-            table::enforce_retention(store, txn, retention)?;
-        }
+        redo_frame(w, *lsn, frame)?;
+        applied.push((*lsn, frame.as_slice()));
         last = *lsn;
     }
-    Ok(last)
+    Ok(applied)
+}
+
+/// Decodes one frame and redoes its operations.
+pub(crate) fn redo_frame(w: &mut Wtx<'_, '_>, lsn: Lsn, frame: &[u8]) -> Result<()> {
+    apply_entry(w, &LogEntry::decode(lsn, frame)?)
 }
 
 fn diverged(lsn: Lsn, message: String) -> Error {

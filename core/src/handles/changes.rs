@@ -10,7 +10,7 @@ use super::collection::Collection;
 use super::database::Database;
 use super::watch::{ChangeStream, Consumer};
 use crate::error::{Error, Result};
-use crate::log::{signal, table, LogEntry, Lsn};
+use crate::log::{signal, state, LogEntry, Lsn};
 use crate::storage::Store;
 use crate::write::commit::{commit_now, Local, Output, Work};
 use crate::write::CommitWaiter;
@@ -23,14 +23,14 @@ impl Database {
     pub fn last_lsn(&self) -> Result<Lsn> {
         let store = &self.inner.store;
         let (_g, txn) = store.read()?;
-        table::last_lsn(store, &txn)
+        state::last_lsn(store, &txn)
     }
 
     /// The oldest retained and the newest LSN; `(0, 0)` for an empty log.
     pub fn log_bounds(&self) -> Result<(Lsn, Lsn)> {
         let store = &self.inner.store;
         let (_g, txn) = store.read()?;
-        table::bounds(store, &txn)
+        state::bounds(store, &txn)
     }
 
     /// Raw frames (see ARCHITECTURE.md, "Change log") with LSN greater than
@@ -38,23 +38,67 @@ impl Database {
     /// is reached (at least one frame when any exists). Fails with
     /// [`Error::LogTruncated`] when retention already removed entry `after + 1`.
     pub fn read_log_frames(&self, after: Lsn, max_bytes: usize) -> Result<Vec<(Lsn, Vec<u8>)>> {
-        let store = &self.inner.store;
-        let (_g, txn) = store.read()?;
-        table::read_frames(store, &txn, after, max_bytes)
+        self.read_frames_upto(after, max_bytes, None)
+    }
+
+    /// [`Database::read_log_frames`] restricted to entries known durable (a
+    /// primary ships nothing a power loss here could still undo).
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
+    pub(crate) fn read_durable_log_frames(
+        &self,
+        after: Lsn,
+        max_bytes: usize,
+    ) -> Result<Vec<(Lsn, Vec<u8>)>> {
+        self.read_frames_upto(after, max_bytes, Some(self.inner.durable_lsn()))
+    }
+
+    fn read_frames_upto(
+        &self,
+        after: Lsn,
+        max_bytes: usize,
+        upto: Option<Lsn>,
+    ) -> Result<Vec<(Lsn, Vec<u8>)>> {
+        let engine = &self.inner;
+        let (_g, txn) = engine.store.read()?;
+        state::read_frames(&engine.store, &txn, &engine.wal, after, max_bytes, upto)
+    }
+
+    /// Waits until an entry newer than `after` is durable (returning the
+    /// newest durable LSN) or `timeout` passes. Flushes of this process wake
+    /// it at once; those of other processes are noticed within 50 ms.
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
+    pub(crate) fn wait_for_durable(&self, after: Lsn, timeout: Duration) -> Result<Lsn> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let durable = self.inner.durable_lsn().min(self.last_lsn()?);
+            let now = Instant::now();
+            if durable > after || now >= deadline {
+                return Ok(durable);
+            }
+            let slice = deadline.min(now + signal::POLL_INTERVAL);
+            self.inner.log.durable.wait_past(after, slice);
+        }
     }
 
     /// Decoded entries with LSN greater than `after` (at most `max`).
     pub fn read_log(&self, after: Lsn, max: usize) -> Result<Vec<LogEntry>> {
-        let store = &self.inner.store;
-        let (_g, txn) = store.read()?;
+        let engine = &self.inner;
+        let (_g, txn) = engine.store.read()?;
         let mut out = Vec::new();
-        if max == 0 || !table::newer_retained(store, &txn, after)? {
+        if max == 0 {
             return Ok(out);
         }
-        table::visit_frames(store, &txn, after, &mut |lsn, frame| {
-            out.push(LogEntry::decode(lsn, frame)?);
-            Ok(out.len() < max)
-        })?;
+        state::visit_frames(
+            &engine.store,
+            &txn,
+            &engine.wal,
+            after,
+            None,
+            &mut |lsn, frame| {
+                out.push(LogEntry::decode(lsn, frame)?);
+                Ok(out.len() < max)
+            },
+        )?;
         Ok(out)
     }
 
@@ -97,7 +141,7 @@ impl Database {
         self.inner.store.copy_compacted(path)?;
         let copy = Store::open_copy(path)?;
         let (_g, txn) = copy.read()?;
-        table::last_lsn(&copy, &txn)
+        state::last_lsn(&copy, &txn)
     }
 
     /// Installs (or with `None` removes) the acknowledgement hook: after each
@@ -140,7 +184,7 @@ impl Database {
     pub fn consumers(&self) -> Result<Vec<(String, Lsn)>> {
         let store = &self.inner.store;
         let (_g, txn) = store.read()?;
-        table::consumers(store, &txn)
+        state::consumers(store, &txn)
     }
 
     /// Forgets a durable consumer (its entries are no longer held). Returns

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use heed::RoTxn;
 
@@ -14,12 +15,13 @@ use crate::error::{Error, Result};
 use crate::exec::read::Reads;
 use crate::exec::statement::{Command, Outcome, Statement};
 use crate::exec::TargetCache;
-use crate::log::table::now_ms;
+use crate::log::state::now_ms;
 use crate::log::LogRetention;
 use crate::storage::{Store, StoreOptions};
 use crate::write::commit::{commit_now, Output, Work};
 use crate::write::engine::Access;
-use crate::write::{Durability, Engine};
+use crate::write::recovery::EngineOptions;
+use crate::write::{CheckpointPolicy, Durability, Engine};
 
 /// Options for [`Database::open_with`].
 #[derive(Debug, Clone)]
@@ -40,6 +42,13 @@ pub struct DatabaseOptions {
     pub replica: bool,
     /// How much of the change log to keep; see [`LogRetention`].
     pub log_retention: LogRetention,
+    /// Size of each log segment file (preallocated, reused). Default 64 MiB;
+    /// an entry larger than this gets a segment of its own size.
+    pub log_segment_size: u64,
+    /// How often the database state is checkpointed while writes happen:
+    /// after a power loss, the log written since the last checkpoint is
+    /// replayed on open. Default 1 s.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for DatabaseOptions {
@@ -52,6 +61,8 @@ impl Default for DatabaseOptions {
             durability: Durability::Immediate,
             replica: false,
             log_retention: LogRetention::default(),
+            log_segment_size: 64 << 20,
+            checkpoint_interval: CheckpointPolicy::default().interval,
         }
     }
 }
@@ -84,6 +95,18 @@ impl DatabaseOptions {
     /// Sets the change-log retention.
     pub fn log_retention(mut self, retention: LogRetention) -> Self {
         self.log_retention = retention;
+        self
+    }
+
+    /// Sets the size of log segment files.
+    pub fn log_segment_size(mut self, bytes: u64) -> Self {
+        self.log_segment_size = bytes;
+        self
+    }
+
+    /// Sets how often checkpoints are taken.
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval;
         self
     }
 }
@@ -131,16 +154,6 @@ impl Database {
         if let Some(inner) = reg.get(&canonical).and_then(Weak::upgrade) {
             return Ok(Database { inner });
         }
-        let store = Store::open(
-            &canonical,
-            &StoreOptions {
-                initial_map_size: options.initial_map_size,
-                max_readers: options.max_readers,
-                read_only: options.read_only,
-                meta_sync: options.durability != Durability::None,
-                single_file: false,
-            },
-        )?;
         let access = if options.read_only {
             Access::ReadOnly
         } else if options.replica {
@@ -148,12 +161,25 @@ impl Database {
         } else {
             Access::ReadWrite
         };
-        let inner = Arc::new(Engine::new(
-            store,
-            access,
-            options.durability,
-            options.log_retention.clone(),
-        ));
+        let inner = Engine::open(
+            &canonical,
+            EngineOptions {
+                store: StoreOptions {
+                    initial_map_size: options.initial_map_size,
+                    max_readers: options.max_readers,
+                    read_only: options.read_only,
+                    deferred_sync: false,
+                    single_file: false,
+                },
+                access,
+                durability: options.durability,
+                retention: options.log_retention.clone(),
+                segment_size: options.log_segment_size,
+                checkpoints: CheckpointPolicy {
+                    interval: options.checkpoint_interval,
+                },
+            },
+        )?;
         reg.insert(canonical, Arc::downgrade(&inner));
         Ok(Database { inner })
     }
@@ -209,7 +235,7 @@ impl Database {
     /// match, and no data is left under ids the catalog does not know.
     /// Reads everything; takes time proportional to the database size.
     pub fn verify(&self) -> Result<crate::VerifyReport> {
-        crate::verify::verify(&self.inner.store)
+        crate::verify::verify(&self.inner.store, &self.inner.wal)
     }
 
     /// Drops a collection and all its documents. Returns false when it did not exist.

@@ -58,7 +58,7 @@ pub fn entries(db: &Database, table: RawTable, prefix: &[u8]) -> Result<Vec<(Vec
 /// transaction, bypassing everything the engine keeps in step.
 pub fn set(db: &Database, table: RawTable, key: &[u8], value: Option<&[u8]>) -> Result<()> {
     let store = &db.inner.store;
-    let (_gate, mut txn) = store.write()?;
+    let (_writing, _gate, mut txn) = store.write()?;
     let t = store.table(table.table());
     match value {
         Some(v) => t.put(&mut txn, key, v)?,
@@ -135,4 +135,17 @@ pub use crate::storage::GrowthStats;
 /// resize gate, growths done, growths abandoned because readers held the gate.
 pub fn map_growth(db: &Database) -> GrowthStats {
     db.inner.store.growth()
+}
+
+/// Where log entry `lsn` is stored: its segment file and the byte offset of
+/// its frame in it (to damage it from a test).
+pub fn log_frame(db: &Database, lsn: crate::log::Lsn) -> Result<(std::path::PathBuf, u64)> {
+    db.inner.wal.frame_location(lsn)
+}
+
+/// How many log flushes acknowledged commits of this process so far (each
+/// covers every commit written before it started: concurrent writers share
+/// them).
+pub fn log_flushes(db: &Database) -> u64 {
+    db.inner.wal.flushes()
 }

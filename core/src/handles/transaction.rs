@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::exec::read::Reads;
 use crate::exec::statement::{Command, Outcome, Statement};
 use crate::exec::TargetCache;
-use crate::log::table::now_ms;
+use crate::log::state::now_ms;
 use crate::storage::Store;
 use crate::write::commit::OpenTxn;
 

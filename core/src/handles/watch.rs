@@ -19,7 +19,7 @@ use super::database::Database;
 use crate::doc::json::json_from_raw;
 use crate::doc::DocRef;
 use crate::error::{Error, Result};
-use crate::log::{signal, table, LogEntry, LogOp, Lsn, OpKind};
+use crate::log::{signal, state, LogEntry, LogOp, Lsn, OpKind};
 use crate::query::filter::Filter;
 use crate::write::commit::{Local, Work};
 
@@ -222,38 +222,51 @@ impl ChangeStream {
 
     /// Reads the entries committed after the position; false when there were none.
     fn fill(&mut self) -> Result<bool> {
-        let store = &self.db.inner.store;
+        let engine = &self.db.inner;
+        let store = &engine.store;
         let (_gate, txn) = store.read()?;
-        if !table::newer_retained(store, &txn, self.position)? {
+        if !state::newer_retained(store, &txn, self.position)? {
             return Ok(false);
         }
         let mut read = 0;
         let select = &self.select;
         let buffer = &mut self.buffer;
         let position = &mut self.position;
-        table::visit_frames(store, &txn, *position, &mut |lsn, frame| {
-            let entry = match LogEntry::decode(lsn, frame) {
-                Ok(e) => e,
-                // Deliver what came before; the next read reports the damage.
-                Err(_) if read > 0 => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            let before = buffer.len();
-            for (i, op) in entry.ops.iter().enumerate() {
-                if select.admits(op) {
-                    buffer.push_back(event(&entry, i, op));
+        let visited = state::visit_frames(
+            store,
+            &txn,
+            &engine.wal,
+            *position,
+            None,
+            &mut |lsn, frame| {
+                let entry = match LogEntry::decode(lsn, frame) {
+                    Ok(e) => e,
+                    // Deliver what came before; the next read reports the damage.
+                    Err(_) if read > 0 => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                let before = buffer.len();
+                for (i, op) in entry.ops.iter().enumerate() {
+                    if select.admits(op) {
+                        buffer.push_back(event(&entry, i, op));
+                    }
                 }
-            }
-            if buffer.len() > before {
-                if let Some(last) = buffer.back_mut() {
-                    last.last_in_entry = true;
+                if buffer.len() > before {
+                    if let Some(last) = buffer.back_mut() {
+                        last.last_in_entry = true;
+                    }
                 }
-            }
-            *position = lsn;
-            read += 1;
-            Ok(read < READ_BATCH)
-        })?;
-        Ok(true)
+                *position = lsn;
+                read += 1;
+                Ok(read < READ_BATCH)
+            },
+        );
+        match visited {
+            // Deliver what came before; the next read reports the damage.
+            Err(_) if read > 0 => Ok(true),
+            Err(e) => Err(e),
+            Ok(()) => Ok(true),
+        }
     }
 
     /// The next event if one is committed already; never waits.
@@ -324,7 +337,7 @@ impl Consumer {
     pub fn position(&self) -> Result<Lsn> {
         let store = &self.db.inner.store;
         let (_g, txn) = store.read()?;
-        table::consumer_position(store, &txn, &self.name)?
+        state::consumer_position(store, &txn, &self.name)?
             .ok_or_else(|| Error::InvalidConsumer(format!("consumer '{}' was dropped", self.name)))
     }
 

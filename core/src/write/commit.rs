@@ -25,10 +25,12 @@ use crate::exec::apply::{apply, reborrow, ApplyContext, Progress};
 use crate::exec::readset::ReadSet;
 use crate::exec::redo;
 use crate::exec::statement::{Command, Outcome, Statement, Step};
-use crate::log::{table, LogOp, Lsn};
-use crate::storage::{is_map_full, GateGuard, Store, Wtx};
+use crate::log::entry::encode_frame;
+use crate::log::wal::WalPos;
+use crate::log::{state, LogOp, Lsn};
+use crate::storage::{is_map_full, GateGuard, Store, Table, Writing, Wtx};
 
-/// A write that is not a statement and produces no change-log entry.
+/// A write that is not a statement.
 #[derive(Debug, Clone)]
 pub enum Local {
     /// Register a durable consumer at the newest LSN (nothing if it exists).
@@ -37,8 +39,21 @@ pub enum Local {
     AckConsumer(String, Lsn),
     /// Forget a durable consumer.
     DropConsumer(String),
-    /// Copy and redo a primary's log frames (a replica following it).
+    /// Redo a primary's log frames and copy them into this log under the
+    /// same LSNs (a replica following it).
     ApplyFrames(Vec<(Lsn, Vec<u8>)>),
+    /// Redo frames the log holds after the state's end (recovery), and set
+    /// the end to `end` (which raises the epoch).
+    Replay {
+        /// The frames, in order, continuing the state's end.
+        frames: Vec<(Lsn, Vec<u8>)>,
+        /// Where the log goes on after them.
+        end: WalPos,
+    },
+    /// Start a log where the state names none that exists: a new database,
+    /// one written by format 1 (whose entries move from LMDB into the log),
+    /// or a copy (a snapshot) of another database's state.
+    StartLog,
 }
 
 /// One unit of work for the commit loop.
@@ -46,8 +61,21 @@ pub enum Local {
 pub enum Work {
     /// A logical transaction: its statements and reads, one log entry.
     Command(Command),
-    /// An unlogged local write.
+    /// A local write.
     Local(Local),
+}
+
+impl Work {
+    /// Whether the work writes only LMDB (no log entry), so that it becomes
+    /// durable with the next checkpoint (consumer positions).
+    pub fn durable_by_checkpoint(&self) -> bool {
+        matches!(
+            self,
+            Work::Local(
+                Local::RegisterConsumer(_) | Local::AckConsumer(..) | Local::DropConsumer(_)
+            )
+        )
+    }
 }
 
 /// What a unit of work produced.
@@ -56,8 +84,28 @@ pub enum Output {
     /// The outcome of each statement of a command.
     Statements(Vec<Outcome>),
     /// A local write: whether it changed anything (for `DropConsumer`: the
-    /// consumer existed), or the newest LSN after applying frames.
+    /// consumer existed), and the newest LSN it applied (0: none).
     Local(bool, Lsn),
+}
+
+/// Log frames with their LSNs.
+type Frames = Vec<(Lsn, Vec<u8>)>;
+
+/// The log entries a batch adds, collected while its units run and
+/// written to the log just before LMDB commits.
+struct Appending {
+    /// Where the log ended when the batch began.
+    end: WalPos,
+    /// Frames of the units that succeeded so far.
+    frames: Vec<(Lsn, Vec<u8>)>,
+    /// Set by a recovery replay: the end to record instead.
+    replaced_end: Option<WalPos>,
+}
+
+impl Appending {
+    fn next_lsn(&self) -> Lsn {
+        self.end.next_lsn + self.frames.len() as u64
+    }
 }
 
 thread_local! {
@@ -133,14 +181,17 @@ pub fn apply_command(
     Ok(outcomes)
 }
 
-/// Runs one unit in `txn` and appends its log entry (commands only).
+/// Runs one unit in `txn`; returns its output and the frames it adds to
+/// the log (a command's entry, or a primary's frames).
 fn run_unit(
     engine: &Engine,
     txn: &mut RwTxn<'_>,
     work: &Work,
+    log: &Appending,
     progress: Progress<'_>,
-) -> Result<(Output, Lsn)> {
+) -> Result<(Output, Frames)> {
     let store = &engine.store;
+    let mut w = Wtx::new(store, txn);
     match work {
         Work::Command(command) => {
             let mut ops = Vec::new();
@@ -148,29 +199,49 @@ fn run_unit(
                 targets: &engine.targets,
                 progress,
             };
-            let outcomes = apply_command(&mut Wtx::new(store, txn), command, &mut cx, &mut ops)?;
-            let lsn = append(engine, txn, &ops, command.time_ms)?;
-            Ok((Output::Statements(outcomes), lsn))
+            let outcomes = apply_command(&mut w, command, &mut cx, &mut ops)?;
+            let frames = if ops.is_empty() {
+                Vec::new()
+            } else {
+                let lsn = log.next_lsn();
+                vec![(lsn, encode_frame(lsn, command.time_ms, &ops)?)]
+            };
+            Ok((Output::Statements(outcomes), frames))
         }
-        Work::Local(local) => run_local(engine, txn, local).map(|out| (out, 0)),
+        Work::Local(Local::ApplyFrames(frames)) => {
+            let applied = redo::apply_frames(&mut w, frames, log.next_lsn() - 1)?;
+            let last = applied.last().map_or(log.next_lsn() - 1, |(l, _)| *l);
+            let copied = applied.into_iter().map(|(l, f)| (l, f.to_vec())).collect();
+            Ok((Output::Local(true, last), copied))
+        }
+        Work::Local(Local::Replay { frames, .. }) => {
+            for (lsn, frame) in frames {
+                redo::redo_frame(&mut w, *lsn, frame)?;
+            }
+            let last = frames.last().map_or(0, |(l, _)| *l);
+            Ok((Output::Local(!frames.is_empty(), last), Vec::new()))
+        }
+        Work::Local(Local::StartLog) => {
+            start_log(engine, &mut w)?;
+            Ok((Output::Local(true, 0), Vec::new()))
+        }
+        Work::Local(local) => run_local(&mut w, local).map(|out| (out, Vec::new())),
     }
 }
 
-fn run_local(engine: &Engine, txn: &mut RwTxn<'_>, local: &Local) -> Result<Output> {
-    let store = &engine.store;
+fn run_local(w: &mut Wtx<'_, '_>, local: &Local) -> Result<Output> {
+    let last = state::last_lsn(w.store(), w.ro())?;
     Ok(match local {
         Local::RegisterConsumer(name) => {
-            let new = table::consumer_position(store, txn, name)?.is_none();
+            let new = state::consumer_position(w.store(), w.ro(), name)?.is_none();
             if new {
-                let last = table::last_lsn(store, txn)?;
-                table::set_consumer_position(store, txn, name, last)?;
+                state::set_consumer_position(w, name, last)?;
             }
             Output::Local(new, 0)
         }
         Local::AckConsumer(name, lsn) => {
-            let current = table::consumer_position(store, txn, name)?
+            let current = state::consumer_position(w.store(), w.ro(), name)?
                 .ok_or_else(|| Error::InvalidConsumer(format!("consumer '{name}' was dropped")))?;
-            let last = table::last_lsn(store, txn)?;
             if *lsn > last {
                 return Err(Error::InvalidConsumer(format!(
                     "cannot acknowledge entry {lsn}: the newest entry is {last}"
@@ -178,34 +249,62 @@ fn run_local(engine: &Engine, txn: &mut RwTxn<'_>, local: &Local) -> Result<Outp
             }
             let moved = *lsn > current;
             if moved {
-                table::set_consumer_position(store, txn, name, *lsn)?;
+                state::set_consumer_position(w, name, *lsn)?;
             }
             Output::Local(moved, 0)
         }
-        Local::DropConsumer(name) => Output::Local(table::remove_consumer(store, txn, name)?, 0),
-        Local::ApplyFrames(frames) => {
-            let lsn = redo::apply_frames(store, txn, frames, &engine.log.retention)?;
-            Output::Local(true, lsn)
-        }
+        Local::DropConsumer(name) => Output::Local(state::remove_consumer(w, name)?, 0),
+        Local::ApplyFrames(_) | Local::Replay { .. } | Local::StartLog => Output::Local(false, 0),
     })
 }
 
-/// Appends the change-log entry of one logical transaction (nothing for no
-/// operations); returns its LSN, or 0.
-fn append(engine: &Engine, txn: &mut RwTxn<'_>, ops: &[LogOp], time_ms: i64) -> Result<Lsn> {
-    if ops.is_empty() {
-        return Ok(0);
-    }
-    table::append(&engine.store, txn, ops, time_ms, &engine.log.retention)
+/// Starts the log (see [`Local::StartLog`]).
+fn start_log(engine: &Engine, w: &mut Wtx<'_, '_>) -> Result<()> {
+    let pos = match state::end(w.store(), w.ro())? {
+        // A copy of another database's state: its log starts here.
+        Some(e) => {
+            let pos = engine.wal.start(e.next_lsn, e.epoch + 1)?;
+            state::set_first_retained(w, e.next_lsn)?;
+            pos
+        }
+        None => {
+            // Format 1 kept the log in LMDB: move it.
+            let table = w.store().table(Table::Log);
+            let mut old: Vec<(Lsn, Vec<u8>)> = Vec::new();
+            for item in table.iter(w.ro())? {
+                let (k, f) = item?;
+                let lsn = u64::from_be_bytes(k.try_into().map_err(|_| Error::Corrupt {
+                    location: "log table".into(),
+                    message: format!("key of {} bytes (expected 8)", k.len()),
+                    lsn: None,
+                })?);
+                old.push((lsn, f.to_vec()));
+            }
+            let first = old.first().map_or(1, |(l, _)| *l);
+            let mut pos = engine.wal.start(first, 1)?;
+            if !old.is_empty() {
+                let refs: Vec<(Lsn, &[u8])> = old.iter().map(|(l, f)| (*l, f.as_slice())).collect();
+                pos = engine.wal.append(pos, &refs)?;
+                for (lsn, _) in &old {
+                    w.delete(Table::Log, &lsn.to_be_bytes())?;
+                }
+            }
+            state::set_first_retained(w, first)?;
+            pos
+        }
+    };
+    state::set_end(w, &pos)
 }
 
 /// Runs `batch` in one write transaction — each unit in its own nested
 /// transaction when there are several, so that a failing unit is undone
-/// alone — commits once and publishes the newest LSN. When the map fills,
-/// the whole batch is aborted, the map grown and the batch run again (units
-/// are data, so running them again gives the same result). Returns each
-/// unit's output and LSN (0 when it logged nothing), in order. The caller
-/// acknowledges (see [`Engine::acknowledge`]).
+/// alone — writes the log entries of the units that succeeded to the log,
+/// commits once and publishes the newest LSN. When the map fills, the whole
+/// batch is aborted, the map grown and the batch run again (units are data,
+/// so running them again gives the same result and the same entries).
+/// Returns each unit's output and LSN (0 when it logged nothing), in order.
+/// Nothing is durable yet: the caller flushes the log
+/// ([`Engine::make_durable`] up to [`newest`]) and acknowledges.
 pub fn commit_batch(
     engine: &Engine,
     batch: &[&Work],
@@ -214,41 +313,77 @@ pub fn commit_batch(
     let store = &engine.store;
     let all = |e: &Error| batch.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
     store.grow_if_nearly_full();
+    let writing = store.lock_writer();
     loop {
-        let (gate, mut txn) = match store.write() {
+        let (gate, mut txn) = match store.write_as(&writing) {
             Ok(x) => x,
             Err(e) => return all(&e),
         };
+        let begun = engine
+            .ensure_checkpoint_owner()
+            .and_then(|()| state::end(store, &txn));
+        let end = match begun {
+            Ok(end) => end.unwrap_or(WalPos {
+                segment: 0,
+                offset: 0,
+                next_lsn: 1,
+                epoch: 1,
+            }),
+            Err(e) => {
+                txn.abort();
+                return all(&e);
+            }
+        };
+        let mut log = Appending {
+            end,
+            frames: Vec::new(),
+            replaced_end: None,
+        };
         let mut results: Vec<Result<(Output, Lsn)>> = Vec::with_capacity(batch.len());
         let mut map_full = false;
-        if let [work] = batch {
-            // A lone unit needs no nested transaction.
-            match run_unit(engine, &mut txn, work, reborrow(&mut progress)) {
-                Err(e) if is_map_full(&e) => map_full = true,
-                Err(e) => {
-                    txn.abort();
-                    return vec![Err(e)];
-                }
-                Ok(r) => results.push(Ok(r)),
-            }
-        } else {
-            for work in batch {
-                let r = store.nested(&mut txn).and_then(|mut child| {
-                    match run_unit(engine, &mut child, work, None) {
+        for work in batch {
+            let r = if batch.len() == 1 {
+                // A lone unit needs no nested transaction.
+                run_unit(engine, &mut txn, work, &log, reborrow(&mut progress))
+            } else {
+                store.nested(&mut txn).and_then(|mut child| {
+                    match run_unit(engine, &mut child, work, &log, None) {
                         Ok(r) => child.commit().map(|()| r).map_err(Error::from),
                         Err(e) => {
                             child.abort();
                             Err(e)
                         }
                     }
-                });
-                match r {
-                    Err(e) if is_map_full(&e) => {
-                        map_full = true;
-                        break;
-                    }
-                    other => results.push(other),
+                })
+            };
+            match r {
+                Err(e) if is_map_full(&e) => {
+                    map_full = true;
+                    break;
                 }
+                Err(e) if batch.len() == 1 => {
+                    txn.abort();
+                    return vec![Err(e)];
+                }
+                Err(e) => results.push(Err(e)),
+                Ok((out, frames)) => {
+                    let lsn = frames.last().map_or(0, |(l, _)| *l);
+                    log.frames.extend(frames);
+                    if let Work::Local(Local::Replay { end, .. }) = work {
+                        log.replaced_end = Some(*end);
+                    }
+                    results.push(Ok((out, lsn)));
+                }
+            }
+        }
+        if !map_full {
+            match finish_log(engine, &mut txn, &log) {
+                Err(e) if is_map_full(&e) => map_full = true,
+                Err(e) => {
+                    txn.abort();
+                    return all(&e);
+                }
+                Ok(()) => {}
             }
         }
         if !map_full {
@@ -266,15 +401,7 @@ pub fn commit_batch(
                     #[cfg(test)]
                     engine.recorded.lock().extend(recorded);
                     drop(gate);
-                    let newest = results
-                        .iter()
-                        .filter_map(|r| r.as_ref().ok())
-                        .map(|(out, lsn)| match out {
-                            Output::Local(_, applied) => (*applied).max(*lsn),
-                            Output::Statements(_) => *lsn,
-                        })
-                        .max();
-                    engine.log.signal.publish(newest.unwrap_or(0));
+                    engine.log.signal.publish(newest(&results));
                     return results;
                 }
                 Err(e) => {
@@ -294,15 +421,74 @@ pub fn commit_batch(
     }
 }
 
+/// Writes a batch's frames to the log and records the log's new end (and,
+/// every [`state::RETENTION_EVERY`] entries, moves retention forward).
+fn finish_log(engine: &Engine, txn: &mut RwTxn<'_>, log: &Appending) -> Result<()> {
+    let mut w = Wtx::new(&engine.store, txn);
+    if let Some(end) = log.replaced_end {
+        return state::set_end(&mut w, &end);
+    }
+    if log.frames.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<(Lsn, &[u8])> = log.frames.iter().map(|(l, f)| (*l, f.as_slice())).collect();
+    let end = engine.wal.append(log.end, &refs)?;
+    state::set_end(&mut w, &end)?;
+    let every = state::RETENTION_EVERY;
+    if (end.next_lsn - 1) / every != (log.end.next_lsn - 1) / every {
+        state::enforce_retention(&mut w, &engine.wal, &engine.log.retention)?;
+    }
+    Ok(())
+}
+
+/// Writes the change-log entry of one logical transaction (nothing for no
+/// operations) and records the log's new end; returns its LSN, or 0.
+fn append_entry(engine: &Engine, txn: &mut RwTxn<'_>, ops: &[LogOp], time_ms: i64) -> Result<Lsn> {
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    let end = state::end(&engine.store, txn)?.ok_or_else(|| Error::Corrupt {
+        location: engine.store.path().display().to_string(),
+        message: "the database records no log position".into(),
+        lsn: None,
+    })?;
+    let lsn = end.next_lsn;
+    let log = Appending {
+        end,
+        frames: vec![(lsn, encode_frame(lsn, time_ms, ops)?)],
+        replaced_end: None,
+    };
+    finish_log(engine, txn, &log)?;
+    Ok(lsn)
+}
+
+/// The newest LSN a batch's results carry (logged or applied).
+pub fn newest(results: &[Result<(Output, Lsn)>]) -> Lsn {
+    results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|(out, lsn)| match out {
+            Output::Local(_, applied) => (*applied).max(*lsn),
+            Output::Statements(_) => *lsn,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs one unit of work directly on the calling thread (for DDL with a
 /// progress callback, and local writes): commit, publish, acknowledge.
 pub fn commit_now(engine: &Engine, work: &Work, progress: Progress<'_>) -> Result<Output> {
     check_allowed(engine, work)?;
     let mark = WriterMark::acquire(engine)?;
-    let result = commit_batch(engine, &[work], progress).pop();
+    let results = commit_batch(engine, &[work], progress);
     drop(mark);
+    engine.make_durable(newest(&results))?;
+    let result = results.into_iter().next();
     let (output, lsn) =
         result.unwrap_or_else(|| Err(Error::TransactionClosed("the write did not run".into())))?;
+    if work.durable_by_checkpoint() {
+        engine.checkpoint_through(engine.store.last_txn_id() as u64)?;
+    }
     engine.acknowledge(lsn)?;
     Ok(output)
 }
@@ -320,6 +506,10 @@ pub struct OpenTxn<'e> {
     ops: Vec<LogOp>,
     reads: ReadSet,
     start_txn_id: usize,
+    // Held for the transaction's life, across map growth: no other thread
+    // of this process commits meanwhile, so only another process can make
+    // a rebuild fail.
+    writing: Writing,
     _mark: WriterMark,
 }
 
@@ -330,7 +520,9 @@ impl<'e> OpenTxn<'e> {
         let mark = WriterMark::acquire(engine)?;
         let store = &engine.store;
         store.grow_if_nearly_full();
-        let (gate, txn) = store.write()?;
+        let writing = store.lock_writer();
+        let (gate, txn) = store.write_as(&writing)?;
+        engine.ensure_checkpoint_owner()?;
         let start_txn_id = store.last_txn_id();
         Ok(OpenTxn {
             engine,
@@ -340,6 +532,7 @@ impl<'e> OpenTxn<'e> {
             ops: Vec::new(),
             reads: ReadSet::default(),
             start_txn_id,
+            writing,
             _mark: mark,
         })
     }
@@ -435,7 +628,7 @@ impl<'e> OpenTxn<'e> {
                 }
             }
             store.grow()?;
-            let (gate, mut txn) = store.write()?;
+            let (gate, mut txn) = store.write_as(&self.writing)?;
             if store.last_txn_id() != self.start_txn_id {
                 txn.abort();
                 return Err(Error::WriteConflict);
@@ -469,7 +662,7 @@ impl<'e> OpenTxn<'e> {
         let engine = self.engine;
         let lsn = loop {
             let mut txn = self.txn.take().ok_or_else(Self::closed)?;
-            let res = match append(engine, &mut txn, &self.ops, time_ms) {
+            let res = match append_entry(engine, &mut txn, &self.ops, time_ms) {
                 Ok(lsn) => txn.commit().map(|()| lsn).map_err(Error::from),
                 Err(e) => {
                     txn.abort();
@@ -489,6 +682,7 @@ impl<'e> OpenTxn<'e> {
         }
         drop(self);
         engine.log.signal.publish(lsn);
+        engine.make_durable(lsn)?;
         engine.acknowledge(lsn)?;
         Ok(lsn)
     }

@@ -1,15 +1,19 @@
-//! [`Engine`]: the shared state of one open database — the store, the cache
-//! of compiled collection definitions, the change-log state and the group
-//! commit queue. Handles (`Database` and everything built on it) hold it in
-//! an `Arc`; nothing below the handles holds a handle.
+//! [`Engine`]: the shared state of one open database — the store, the
+//! write-ahead log and its checkpoints, the cache of compiled collection
+//! definitions, the change-log state and the group commit queue. Handles
+//! (`Database` and everything built on it) hold it in an `Arc`; nothing
+//! below the handles holds a handle.
 
+use std::fs::File;
 use std::sync::Arc;
 
+use super::checkpoint::Checkpointer;
 use super::group::Group;
 use super::Durability;
 use crate::error::{Error, Result};
 use crate::exec::TargetCache;
 use crate::log::signal::CommitSignal;
+use crate::log::wal::Wal;
 use crate::log::{LogRetention, Lsn};
 use crate::storage::Store;
 
@@ -22,6 +26,8 @@ pub type CommitWaiter = Arc<dyn Fn(Lsn) -> Result<()> + Send + Sync>;
 pub struct LogState {
     /// Wakes waiters when a commit of this process lands.
     pub signal: CommitSignal,
+    /// Wakes waiters when this process made entries durable.
+    pub durable: CommitSignal,
     /// How much of the log to keep.
     pub retention: LogRetention,
     /// The acknowledgement hook (semi-synchronous replication).
@@ -43,13 +49,22 @@ pub enum Access {
 pub struct Engine {
     /// The LMDB environment and its tables.
     pub store: Store,
+    /// The write-ahead log (`None` only for a read-only database that has none).
+    pub wal: Wal,
+    /// Checkpoints of the LMDB state.
+    pub checkpoints: Checkpointer,
     /// Compiled collection definitions.
     pub targets: Arc<TargetCache>,
     /// Change-log state.
     pub log: LogState,
     /// What writes are accepted.
     pub access: Access,
+    /// When commits are acknowledged.
+    pub durability: Durability,
     pub(super) group: Group,
+    /// Held shared for as long as this process has the database open (an
+    /// opener that gets it exclusively is alone and may recover).
+    pub(super) _users: Option<File>,
     /// Every command committed, in commit order (tests replay them).
     #[cfg(test)]
     pub(crate) recorded: parking_lot::Mutex<Vec<crate::exec::statement::Command>>,
@@ -61,30 +76,6 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// State over an opened store.
-    pub fn new(
-        store: Store,
-        access: Access,
-        durability: Durability,
-        retention: LogRetention,
-    ) -> Engine {
-        Engine {
-            store,
-            targets: Arc::new(TargetCache::default()),
-            log: LogState {
-                signal: CommitSignal::default(),
-                retention,
-                waiter: parking_lot::RwLock::new(None),
-            },
-            access,
-            group: Group::new(durability),
-            #[cfg(test)]
-            recorded: parking_lot::Mutex::new(Vec::new()),
-            #[cfg(test)]
-            rebuild_hook: parking_lot::Mutex::new(None),
-        }
-    }
-
     /// Fails unless statements may write.
     pub fn check_writable(&self) -> Result<()> {
         match self.access {
@@ -101,6 +92,29 @@ impl Engine {
         }
     }
 
+    /// Makes the log durable through `lsn` as the durability mode asks
+    /// (nothing for `Durability::None`, whose entries are flushed by
+    /// checkpoints).
+    pub fn make_durable(&self, lsn: Lsn) -> Result<()> {
+        if lsn == 0 || self.durability == Durability::None {
+            return Ok(());
+        }
+        self.wal.sync_to(lsn)?;
+        self.log.durable.publish(lsn);
+        Ok(())
+    }
+
+    /// The newest LSN known durable: flushed by this process, covered by
+    /// the last checkpoint, or flushed by another process of this boot.
+    #[cfg_attr(not(feature = "replication"), allow(dead_code))]
+    pub fn durable_lsn(&self) -> Lsn {
+        let checkpoint = self.checkpoints.last().map_or(0, |c| c.lsn);
+        self.wal
+            .synced()
+            .max(checkpoint)
+            .max(self.wal.shared_durable())
+    }
+
     /// Runs the acknowledgement hook for a commit at `lsn` (nothing for 0).
     pub fn acknowledge(&self, lsn: Lsn) -> Result<()> {
         if lsn == 0 {
@@ -110,6 +124,18 @@ impl Engine {
         match waiter {
             Some(w) => w(lsn),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.checkpoints.stop();
+        if self.access != Access::ReadOnly && self.checkpoints.is_owner() {
+            // A clean close leaves nothing to replay, even after a reboot.
+            if let Err(e) = self.checkpoint_if_needed() {
+                tracing::warn!(error = %e, "final checkpoint at close failed; the next open replays the log");
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::commit::{check_allowed, commit_batch, Output, Work, WriterMark};
+use super::commit::{check_allowed, commit_batch, newest, Output, Work, WriterMark};
 use super::engine::Engine;
 use super::Durability;
 use crate::error::{Error, Result};
@@ -22,9 +22,6 @@ use crate::log::Lsn;
 
 /// Most statements merged into one commit.
 const MAX_GROUP: usize = 1024;
-
-/// Most consecutive batches one leader commits before handing over.
-const MAX_TURNS: usize = 8;
 
 /// Where a queued statement stands. Each waiting thread sleeps on its own slot,
 /// so a commit wakes exactly the threads it acknowledges (and one next leader).
@@ -55,8 +52,8 @@ struct Pending {
 struct State {
     queue: VecDeque<Pending>,
     leader: bool,
-    /// Units the leader took for its current (or, until it takes the next,
-    /// its last) batch; 0 when nobody leads.
+    /// Units the leader took for its current batch, until it hands
+    /// leadership on; 0 when nobody leads.
     in_batch: usize,
 }
 
@@ -75,7 +72,7 @@ pub struct Group {
 #[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
-    /// Before taking the queued units of one turn.
+    /// Before taking the queued units.
     BeforeTake,
     /// With a batch of this many units taken, before committing it.
     BeforeCommit(usize),
@@ -90,7 +87,11 @@ impl Engine {
         // The leader would wait for this thread's transaction while this
         // thread waits for the leader.
         drop(WriterMark::acquire(self)?);
+        let needs_checkpoint = work.durable_by_checkpoint();
         let (output, lsn) = self.group.run_blocking(self, work)?;
+        if needs_checkpoint {
+            self.checkpoint_through(self.store.last_txn_id() as u64)?;
+        }
         self.acknowledge(lsn)?;
         Ok(output)
     }
@@ -163,36 +164,47 @@ impl Group {
         }
     }
 
-    /// Commits batches while work keeps arriving (like a dedicated writer
-    /// thread, without a hand-off for a lone writer), for a bounded number of
-    /// turns, then passes leadership to the oldest waiting statement.
+    /// Commits one batch: takes every queued unit, runs them through the
+    /// commit loop, hands leadership to the oldest waiting unit (so that the
+    /// next batch executes while this one's log flush runs), then flushes
+    /// the log through the batch and wakes its members.
     fn lead(&self, db: &Engine) {
-        for turn in 0..MAX_TURNS {
-            if let (0, Durability::Batched { max_delay }) = (turn, self.durability) {
-                // Let more statements join this commit.
-                std::thread::sleep(max_delay);
-            }
-            #[cfg(test)]
-            self.call_hook(Stage::BeforeTake);
-            let batch: Vec<Pending> = {
-                let mut st = self.state.lock();
-                let n = st.queue.len().min(MAX_GROUP);
-                st.in_batch = n;
-                st.queue.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                break;
-            }
-            let handover = Handover {
-                writer: self,
-                slots: batch.iter().map(|p| p.slot.clone()).collect(),
-            };
-            #[cfg(test)]
-            self.call_hook(Stage::BeforeCommit(batch.len()));
-            commit_group(db, batch);
-            drop(handover);
+        if let Durability::Batched { max_delay } = self.durability {
+            // Let more statements join this commit.
+            std::thread::sleep(max_delay);
         }
+        #[cfg(test)]
+        self.call_hook(Stage::BeforeTake);
+        let batch: Vec<Pending> = {
+            let mut st = self.state.lock();
+            let n = st.queue.len().min(MAX_GROUP);
+            st.in_batch = n;
+            st.queue.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            self.release();
+            return;
+        }
+        let mut handover = Handover {
+            writer: self,
+            slots: batch.iter().map(|p| p.slot.clone()).collect(),
+            released: false,
+        };
+        #[cfg(test)]
+        self.call_hook(Stage::BeforeCommit(batch.len()));
+        let works: Vec<&Work> = batch.iter().map(|p| &p.work).collect();
+        let results = commit_batch(db, &works, None);
         self.release();
+        handover.released = true;
+        let flushed = db.make_durable(newest(&results));
+        for (p, r) in batch.iter().zip(results) {
+            let r = match (&flushed, r) {
+                (Err(e), Ok(_)) => Err(e.clone()),
+                (_, r) => r,
+            };
+            p.slot.set(Turn::Done(r));
+        }
+        drop(handover);
     }
 
     /// Gives leadership to the oldest queued statement, or ends it.
@@ -211,6 +223,8 @@ impl Group {
 struct Handover<'w> {
     writer: &'w Group,
     slots: Vec<Arc<Slot>>,
+    /// Leadership was already passed on.
+    released: bool,
 }
 
 impl Drop for Handover<'_> {
@@ -220,23 +234,14 @@ impl Drop for Handover<'_> {
             let mut t = slot.turn.lock();
             if !matches!(*t, Turn::Done(_)) {
                 *t = Turn::Done(Err(Error::TransactionClosed(
-                    "the group commit running this statement panicked; nothing of it was committed"
+                    "the group commit running this statement panicked before it was acknowledged"
                         .into(),
                 )));
                 slot.wake.notify_one();
             }
         }
-        if panicking {
+        if panicking && !self.released {
             self.writer.release();
         }
-    }
-}
-
-/// Runs a batch through the commit loop and hands each unit its result.
-fn commit_group(db: &Engine, batch: Vec<Pending>) {
-    let works: Vec<&Work> = batch.iter().map(|p| &p.work).collect();
-    let results = commit_batch(db, &works, None);
-    for (p, r) in batch.iter().zip(results) {
-        p.slot.set(Turn::Done(r));
     }
 }
