@@ -239,7 +239,8 @@ pub enum Counter {
 }
 
 impl Counter {
-    fn key(self) -> [u8; 6] {
+    /// The key of this counter in the `meta` table.
+    pub(crate) fn key(self) -> [u8; 6] {
         let (tag, id) = match self {
             Counter::Docs(id) => (b'c', id),
             Counter::Entries(id) => (b'i', id),

@@ -7,12 +7,13 @@
 //! page, so damage is reported rather than faulted on. Only when the walk is
 //! clean are documents, indexes and counters read through LMDB.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 use bson::raw::RawDocument;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{self, Counter};
+use crate::catalog::{self, CollectionMeta, Counter};
 use crate::doc::{DocRef, ValRef};
 use crate::error::Result;
 use crate::exec::doc_key;
@@ -21,6 +22,34 @@ use crate::index::spec::CompiledIndex;
 use crate::log::state;
 use crate::log::wal::Wal;
 use crate::storage::{Store, Table};
+
+/// Bytes as lowercase hex, for keys in problem descriptions.
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Names the document stored under the encoded primary key `pk` for a
+/// person: its `_id` when the document exists and decodes, else the key.
+fn describe_pk(store: &Store, txn: &heed::RoTxn<'_>, meta: &CollectionMeta, pk: &[u8]) -> String {
+    let mut key = meta.prefix().to_vec();
+    key.extend_from_slice(pk);
+    let id = store
+        .table(Table::Docs)
+        .get(txn, &key)
+        .ok()
+        .flatten()
+        .and_then(|bytes| RawDocument::from_bytes(bytes).ok())
+        .and_then(|raw| raw.get(meta.id_field()).ok().flatten())
+        .and_then(|id| bson::Bson::try_from(id).ok());
+    match id {
+        Some(id) => format!("{} {id}", meta.id_field()),
+        None => format!("primary key {} (no such document)", hex(pk)),
+    }
+}
 
 /// What [`crate::Database::verify`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +159,9 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
         r.collections += 1;
         coll_prefixes.insert(meta.prefix());
         let indexes = CompiledIndex::compile_all(&meta.indexes)?;
-        let mut expected: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); indexes.len()];
+        // Per index: every entry key the documents produce -> the primary key
+        // it must hold.
+        let mut expected: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = vec![BTreeMap::new(); indexes.len()];
         let mut docs = 0u64;
         for item in store.table(Table::Docs).prefix_iter(&txn, &meta.prefix())? {
             let (key, bytes) = item?;
@@ -138,7 +169,11 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
             let Ok(raw) = RawDocument::from_bytes(bytes) else {
                 note(
                     &mut r,
-                    format!("{}: undecodable document under key {key:02x?}", meta.name),
+                    format!(
+                        "{}: undecodable document under key {}",
+                        meta.name,
+                        hex(&key[4..])
+                    ),
                 );
                 continue;
             };
@@ -149,8 +184,9 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
                 note(
                     &mut r,
                     format!(
-                        "{}: malformed element in document under key {key:02x?}",
-                        meta.name
+                        "{}: malformed element in document under key {}",
+                        meta.name,
+                        hex(&key[4..])
                     ),
                 );
                 continue;
@@ -158,11 +194,16 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
             match raw.get(meta.id_field()).ok().flatten() {
                 Some(id) => {
                     if doc_key(meta, ValRef::from(id)) != key {
+                        let shown = bson::Bson::try_from(id)
+                            .map(|b| b.to_string())
+                            .unwrap_or_else(|_| "?".into());
                         note(
                             &mut r,
                             format!(
-                                "{}: document stored under a key that is not its primary key",
-                                meta.name
+                                "{}: document {} {shown} is stored under key {}, not under its primary key",
+                                meta.name,
+                                meta.id_field(),
+                                hex(&key[4..])
                             ),
                         );
                     }
@@ -170,20 +211,23 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
                 None => note(
                     &mut r,
                     format!(
-                        "{}: document without primary key '{}'",
+                        "{}: document without primary key '{}' under key {}",
                         meta.name,
-                        meta.id_field()
+                        meta.id_field(),
+                        hex(&key[4..])
                     ),
                 ),
             }
             for (i, ix) in indexes.iter().enumerate() {
                 match keys_for(ix, DocRef::Raw(raw), &key[4..]) {
-                    Ok(k) => expected[i].extend(k.keys),
+                    Ok(k) => expected[i].extend(k.keys.into_iter().map(|k| (k, key[4..].to_vec()))),
                     Err(e) => note(
                         &mut r,
                         format!(
-                            "{}: index '{}' cannot index a document: {e}",
-                            meta.name, ix.name
+                            "{}: index '{}' cannot index document {}: {e}",
+                            meta.name,
+                            ix.name,
+                            describe_pk(store, &txn, meta, &key[4..])
                         ),
                     ),
                 }
@@ -200,46 +244,50 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
                 ),
             );
         }
-        for (ix, want) in indexes.iter().zip(expected) {
+        for (ix, mut missing) in indexes.iter().zip(expected) {
             index_prefixes.insert(ix.meta.prefix());
             let mut found = 0u64;
-            let mut missing = want.clone();
             for item in store
                 .table(Table::Indexes)
                 .prefix_iter(&txn, &ix.meta.prefix())?
             {
                 let (key, pk) = item?;
                 found += 1;
-                if !missing.remove(key) {
-                    note(
+                match missing.remove(key) {
+                    None => note(
                         &mut r,
                         format!(
-                            "{}: index '{}' has an entry no document produces",
-                            meta.name, ix.name
+                            "{}: index '{}' has an entry no document produces (key {}, pointing to {})",
+                            meta.name,
+                            ix.name,
+                            hex(&key[4..]),
+                            describe_pk(store, &txn, meta, pk)
                         ),
-                    );
-                    continue;
-                }
-                let mut doc = meta.prefix().to_vec();
-                doc.extend_from_slice(pk);
-                if store.table(Table::Docs).get(&txn, &doc)?.is_none() {
-                    note(
+                    ),
+                    Some(want) if want != pk => note(
                         &mut r,
                         format!(
-                            "{}: index '{}' points to a missing document",
-                            meta.name, ix.name
+                            "{}: index '{}' entry {} points to {} but belongs to {}",
+                            meta.name,
+                            ix.name,
+                            hex(&key[4..]),
+                            describe_pk(store, &txn, meta, pk),
+                            describe_pk(store, &txn, meta, &want)
                         ),
-                    );
+                    ),
+                    Some(_) => {}
                 }
             }
-            if !missing.is_empty() {
+            if let Some((key, pk)) = missing.iter().next() {
                 note(
                     &mut r,
                     format!(
-                        "{}: index '{}' lacks {} entries",
+                        "{}: index '{}' lacks {} entries (the first: key {} of {})",
                         meta.name,
                         ix.name,
-                        missing.len()
+                        missing.len(),
+                        hex(&key[4..]),
+                        describe_pk(store, &txn, meta, pk)
                     ),
                 );
             }
@@ -261,24 +309,28 @@ pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
         (Table::Docs, &coll_prefixes, "documents"),
         (Table::Indexes, &index_prefixes, "index entries"),
     ] {
+        let mut reported = HashSet::new();
         for item in store.table(table).iter(&txn)? {
             let (key, _) = item?;
             let prefix: [u8; 4] = match key.get(..4).and_then(|p| p.try_into().ok()) {
                 Some(p) => p,
                 None => {
-                    note(&mut r, format!("{what}: key shorter than its prefix"));
+                    note(
+                        &mut r,
+                        format!("{what}: key {} is shorter than its prefix", hex(key)),
+                    );
                     continue;
                 }
             };
-            if !owned.contains(&prefix) {
+            if !owned.contains(&prefix) && reported.insert(prefix) {
                 note(
                     &mut r,
                     format!(
-                        "{what} under id {} that no collection or index owns",
-                        u32::from_be_bytes(prefix)
+                        "{what} under id {} that no collection or index owns (the first: key {})",
+                        u32::from_be_bytes(prefix),
+                        hex(key)
                     ),
                 );
-                break;
             }
         }
     }

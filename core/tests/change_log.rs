@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use collection_store::testing;
 use collection_store::{
     ChangeEvent, Database, DatabaseOptions, Error, IndexSpec, OpKind, UpdateOptions,
 };
@@ -540,15 +541,50 @@ fn a_snapshot_opens_at_its_lsn_and_wait_for_commit_wakes() {
         assert_eq!(contents(&snap), contents(&db));
         assert!(snap.verify().unwrap().is_ok());
     }
-    let db2 = db.clone();
-    let waiter = std::thread::spawn(move || db2.wait_for_commit(lsn, Duration::from_secs(30)));
-    std::thread::sleep(Duration::from_millis(50));
-    c.insert_one(json!({"_id": "x"})).unwrap();
-    assert_eq!(waiter.join().unwrap().unwrap(), lsn + 1);
+    // A waiter asleep on the commit signal must be woken by the commit, not
+    // by its next 50 ms poll for other processes' commits. A round in which a
+    // poll deadline passed between "asleep" and "returned" proves nothing
+    // either way and is repeated.
+    let mut lsn = lsn;
+    let mut conclusive = false;
+    for round in 0..40 {
+        let db2 = db.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(db2.wait_for_commit(lsn, Duration::from_secs(600)));
+        });
+        // A snapshot taken while it sleeps: from here on, only a wake-up or a
+        // deadline can end its wait.
+        let before = loop {
+            let st = testing::commit_signal(&db);
+            if st.waiting > 0 {
+                break st;
+            }
+            std::thread::yield_now();
+        };
+        c.insert_one(json!({"_id": format!("x{round}")})).unwrap();
+        let woke = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("hang: wait_for_commit did not return after a commit");
+        assert_eq!(woke.unwrap(), lsn + 1);
+        lsn += 1;
+        let after = testing::commit_signal(&db);
+        if after.woken > before.woken {
+            conclusive = true;
+            break;
+        }
+        assert!(
+            after.timed_out > before.timed_out,
+            "wait_for_commit returned without a wake-up and without a poll: {before:?} -> {after:?}"
+        );
+    }
+    assert!(
+        conclusive,
+        "in 40 rounds no commit woke the waiter: it only noticed commits by polling"
+    );
     assert_eq!(
-        db.wait_for_commit(lsn + 1, Duration::from_millis(10))
-            .unwrap(),
-        lsn + 1,
+        db.wait_for_commit(lsn, Duration::from_millis(10)).unwrap(),
+        lsn,
         "times out with the current position"
     );
 }

@@ -73,10 +73,17 @@ fn closure_error_rolls_back_every_collection() {
 #[test]
 fn collection_created_in_rolled_back_transaction_vanishes() {
     let (_d, db) = open();
-    let _ = db.transaction(|tx| {
-        tx.collection("ghost")?.insert_one(json!({"_id": 1}))?;
-        Err::<(), _>(Error::InvalidDocument("abort on purpose".into()))
-    });
+    let err = db
+        .transaction(|tx| {
+            tx.collection("ghost")?.insert_one(json!({"_id": 1}))?;
+            Err::<(), _>(Error::InvalidDocument("abort on purpose".into()))
+        })
+        .unwrap_err();
+    // The closure's own error comes back, unchanged.
+    assert!(
+        matches!(&err, Error::InvalidDocument(m) if m == "abort on purpose"),
+        "{err:?}"
+    );
     assert!(!db
         .list_collections()
         .unwrap()
@@ -88,14 +95,17 @@ fn panic_in_closure_rolls_back() {
     let (_d, db) = open();
     let db2 = db.clone();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = db2.transaction(|tx| {
+        let returned = db2.transaction(|tx| {
             tx.collection("c")?.insert_one(json!({"_id": 1}))?;
             panic!("boom");
             #[allow(unreachable_code)]
             Ok(())
         });
+        returned.map(|()| "the transaction returned instead of propagating the panic")
     }));
-    assert!(r.is_err());
+    // The closure's panic itself reaches the caller (not an error, not another panic).
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
     assert_eq!(db.collection("c").unwrap().count(json!({})).unwrap(), 0);
     // The writer is free again after the panic.
     db.collection("c")

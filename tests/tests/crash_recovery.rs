@@ -10,9 +10,13 @@
 //! must fail alone; ledger pruning; deliberate rollbacks) and single
 //! statements on [`GC_THREADS`] threads (group commit: atomic insert pairs,
 //! upserts, deletes, and statements that must fail with a typed error). Every
-//! acknowledged write is reported on a pipe. After a random 20–200 ms (some
-//! cycles: 0–15 ms after spawn, inside setup and index builds) the parent
-//! SIGKILLs the child, opens the database and checks:
+//! acknowledged write is reported on a pipe. The parent SIGKILLs the child a
+//! random 20–200 ms after its first acknowledged transaction and statement;
+//! one cycle in ten 0–15 ms after spawn, inside setup and index builds; and
+//! two in ten once every worker thread is blocked in the acknowledgement hook
+//! after a durable commit (`CS_CRASH_HOLD_AFTER`), so that kills certainly
+//! land between commits and their acknowledgements. Then it opens the
+//! database and checks:
 //!
 //! - `Database::verify()` finds no problem (documents, index entries, counters);
 //! - the ledger holds exactly the seqs `floor+1..=seq`: each committed
@@ -29,6 +33,11 @@
 //!   failing statements returned the expected typed error and left nothing;
 //! - queries through the indexes (`orders.user`, `accounts.email`,
 //!   `events.key`) and `count` agree with the model;
+//! - that each cycle checked what it was for: a randomly killed cycle at least
+//!   one acknowledged transaction and statement; a cycle killed between
+//!   commits and acknowledgements finds exactly the held transactions
+//!   committed without acknowledgement and the held statements in flight and
+//!   committed; over the run, every durability mode had both kinds of kill;
 //! - the change log agrees with the data: a follower database in the parent
 //!   applies the log entries that are new since the previous cycle and must
 //!   then hold exactly the same collections, documents and indexes, at the
@@ -422,6 +431,8 @@ struct Report {
     /// Per group-commit thread: intents (k) and acknowledgements (k -> line).
     intents: Vec<BTreeSet<u64>>,
     acks: Vec<BTreeMap<u64, Value>>,
+    /// Threads whose commit was durable when the child held its acknowledgement.
+    held: BTreeSet<String>,
     lines: Vec<String>,
     partial_tail: bool,
 }
@@ -452,6 +463,10 @@ impl Report {
                 "ga" => {
                     r.acks[int(&v, "g")? as usize].insert(int(&v, "k")? as u64, v.clone());
                 }
+                "held" => {
+                    r.held
+                        .insert(v["thread"].as_str().unwrap_or("?").to_string());
+                }
                 "bug" => return Err(format!("the child reported an engine bug: {}", v["msg"])),
                 other => return Err(format!("unexpected line type {other:?}: {line}")),
             }
@@ -461,7 +476,7 @@ impl Report {
     }
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 struct Stats {
     cycles: u64,
     acked_txns: u64,
@@ -476,6 +491,42 @@ struct Stats {
     max_seq: i64,
 }
 
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.cycles += o.cycles;
+        self.acked_txns += o.acked_txns;
+        self.aborted_txns += o.aborted_txns;
+        self.unacked_committed_txns += o.unacked_committed_txns;
+        self.gc_acked += o.gc_acked;
+        self.gc_inflight_committed += o.gc_inflight_committed;
+        self.gc_inflight_absent += o.gc_inflight_absent;
+        self.killed_before_ready += o.killed_before_ready;
+        self.lines_cut_by_kill += o.lines_cut_by_kill;
+        self.commits_hidden_until_writer_recovery += o.commits_hidden_until_writer_recovery;
+        self.max_seq = self.max_seq.max(o.max_seq);
+    }
+}
+
+/// How a cycle's child is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    /// 0-15 ms after spawn: inside setup and index builds.
+    Early,
+    /// A random 20-200 ms after the child acknowledged its first transaction
+    /// and its first single statement.
+    Random,
+    /// Once every worker thread is blocked in the acknowledgement hook after
+    /// a durable commit (`CS_CRASH_HOLD_AFTER`): every one of those commits
+    /// is committed and unacknowledged when the kill lands.
+    BetweenCommitAndAck,
+}
+
+/// What a whole run must show, per durability mode and in total.
+#[derive(Default, Debug)]
+struct Totals {
+    all: Stats,
+    per_mode: BTreeMap<&'static str, (Stats, BTreeMap<&'static str, u64>)>,
+}
 /// Checks the reopened database against the model and the child's report,
 /// and advances the model to the verified state.
 fn check_cycle(
@@ -855,7 +906,7 @@ fn tail(lines: &[String], n: usize) -> String {
 }
 
 impl Harness {
-    fn run(&self) -> Check<Stats> {
+    fn run(&self) -> Check<Totals> {
         let shadow_dir = tempfile::tempdir().map_err(|e| format!("shadow dir: {e}"))?;
         let shadow = Database::open_with(
             shadow_dir.path(),
@@ -865,7 +916,7 @@ impl Harness {
         )
         .map_err(db_err("open the follower"))?;
         let mut model = Model::new();
-        let mut st = Stats::default();
+        let mut totals = Totals::default();
         let mut rng = Rng::new(self.seed);
         let mut held: Option<Database> = None;
         for cycle in 0..self.cycles {
@@ -878,16 +929,22 @@ impl Harness {
             }
             let durability = ["immediate", "batched", "none"][(cycle % 3) as usize];
             let map = if cycle % 5 == 2 { 1 << 20 } else { 0 };
-            let early = cycle % 10 == 7;
-            let child_seed = rng.next_u64();
-            let delay = if early {
-                Duration::from_millis(rng.range(0, 16))
-            } else {
-                Duration::from_millis(rng.range(20, 201))
+            let kill = match cycle % 10 {
+                7 => Kill::Early,
+                4 | 9 => Kill::BetweenCommitAndAck,
+                _ => Kill::Random,
             };
+            let child_seed = rng.next_u64();
+            let delay = match kill {
+                Kill::Early => Duration::from_millis(rng.range(0, 16)),
+                Kill::Random => Duration::from_millis(rng.range(20, 201)),
+                Kill::BetweenCommitAndAck => Duration::ZERO,
+            };
+            // Hold acknowledgements after a random number of them.
+            let hold = (kill == Kill::BetweenCommitAndAck).then(|| rng.range(0, 40));
             let stderr_path = self.dir.with_extension(format!("child-{cycle}.stderr"));
             let ctx = format!(
-                "cycle {cycle} (durability {durability}, map {map}, keep-open {keep}, early {early}, child seed {child_seed}, kill after {delay:?})"
+                "cycle {cycle} (durability {durability}, map {map}, keep-open {keep}, kill {kill:?}, hold after {hold:?} acks, child seed {child_seed}, kill after {delay:?})"
             );
             let (rep, status) = self
                 .run_child(
@@ -896,7 +953,8 @@ impl Harness {
                     durability,
                     map,
                     model.seq,
-                    early,
+                    kill,
+                    hold,
                     delay,
                     &stderr_path,
                 )
@@ -914,6 +972,7 @@ impl Harness {
                     "the child did not die by SIGKILL: {status:?}"
                 )));
             }
+            let mut st = Stats::default();
             if !rep.ready {
                 st.killed_before_ready += 1;
             }
@@ -948,6 +1007,38 @@ impl Harness {
             follow_and_compare(&db, &shadow).map_err(|e| fail(format!("change log: {e}")))?;
             drop(db);
             st.cycles += 1;
+            // What this cycle must have checked.
+            match kill {
+                Kill::Early => {}
+                Kill::Random => {
+                    if st.acked_txns == 0 || st.gc_acked == 0 {
+                        return Err(fail(format!(
+                            "the cycle checked no acknowledged transaction or statement: {st:?}"
+                        )));
+                    }
+                }
+                Kill::BetweenCommitAndAck => {
+                    let tx = rep.held.iter().filter(|t| t.starts_with("tx")).count() as u64;
+                    let gc = rep.held.iter().filter(|t| t.starts_with("gc")).count() as u64;
+                    if st.unacked_committed_txns != tx || st.gc_inflight_committed != gc {
+                        return Err(fail(format!(
+                            "{tx} transactions and {gc} statements were committed and held \
+                             unacknowledged ({:?}), but the checks found {} and {}",
+                            rep.held, st.unacked_committed_txns, st.gc_inflight_committed
+                        )));
+                    }
+                }
+            }
+            let kill_name = match kill {
+                Kill::Early => "early",
+                Kill::Random => "random",
+                Kill::BetweenCommitAndAck => "between commit and ack",
+            };
+            let mode = totals.per_mode.entry(durability).or_default();
+            mode.0.add(&st);
+            *mode.1.entry(kill_name).or_default() += 1;
+            totals.all.add(&st);
+            let st = &totals.all;
             if st.cycles % 100 == 0 {
                 eprintln!(
                     "  {} cycles, seq {}, {} transactions and {} statements acknowledged, data.mdb {} KiB",
@@ -961,7 +1052,7 @@ impl Harness {
                 );
             }
         }
-        Ok(st)
+        Ok(totals)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -972,12 +1063,17 @@ impl Harness {
         durability: &str,
         map: usize,
         prune_limit: i64,
-        early: bool,
+        kill: Kill,
+        hold: Option<u64>,
         delay: Duration,
         stderr_path: &Path,
     ) -> Check<(Report, std::process::ExitStatus)> {
         let stderr = std::fs::File::create(stderr_path).map_err(|e| e.to_string())?;
-        let mut child = Command::new(child_exe())
+        let mut command = Command::new(child_exe());
+        if let Some(n) = hold {
+            command.env("CS_CRASH_HOLD_AFTER", n.to_string());
+        }
+        let mut child = command
             .arg(&self.dir)
             .arg(cycle.to_string())
             .arg(seed.to_string())
@@ -1009,34 +1105,59 @@ impl Harness {
             }
         });
         let mut lines = Vec::new();
-        if !early {
+        // Reads lines until `done(lines)` holds; fails when the child exits or
+        // nothing satisfies it within 30 s (a hang guard, not a timing check).
+        let mut read_until = |what: &str, done: &dyn Fn(&[String]) -> bool| -> Check {
             let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
+            while !done(&lines) {
                 match rx.recv_timeout(Duration::from_millis(50)) {
-                    Ok(line) => {
-                        let ready = line.contains("\"ready\"");
-                        lines.push(line);
-                        if ready {
-                            break;
-                        }
-                    }
+                    Ok(line) => lines.push(line),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         if let Ok(Some(s)) = child.try_wait() {
-                            let _ = reader.join();
                             lines.extend(rx.try_iter());
                             return Err(format!(
-                                "the child exited during setup: {s:?}; lines: {}",
+                                "the child exited before {what}: {s:?}; lines: {}",
                                 tail(&lines, 10)
                             ));
                         }
                         if Instant::now() > deadline {
                             let _ = child.kill();
                             let _ = child.wait();
-                            return Err("the child was not ready after 30 s (setup hangs?)".into());
+                            return Err(format!(
+                                "hang: not {what} after 30 s; lines: {}",
+                                tail(&lines, 10)
+                            ));
                         }
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(format!("the child closed its output before {what}"))
+                    }
                 }
+            }
+            Ok(())
+        };
+        let has = |lines: &[String], t: &str| lines.iter().any(|l| l.contains(t));
+        match kill {
+            Kill::Early => {}
+            Kill::Random => read_until(
+                "ready with a first transaction and statement acknowledged",
+                &|l| has(l, "\"ready\"") && has(l, "\"t\":\"ack\"") && has(l, "\"t\":\"ga\""),
+            )?,
+            Kill::BetweenCommitAndAck => {
+                let workers = (TX_THREADS + GC_THREADS) as usize;
+                read_until(
+                    "holding every worker between a commit and its acknowledgement",
+                    &|l| {
+                        let held: BTreeSet<&str> = l
+                            .iter()
+                            .filter(|l| l.contains("\"t\":\"held\""))
+                            .map(|l| l.as_str())
+                            .filter_map(|l| l.split("\"thread\":\"").nth(1))
+                            .filter_map(|r| r.split('"').next())
+                            .collect();
+                        held.len() == workers
+                    },
+                )?
             }
         }
         std::thread::sleep(delay);
@@ -1094,7 +1215,8 @@ fn sigkill_cycles_keep_acknowledged_transactions_and_atomicity() {
     };
     let start = Instant::now();
     match h.run() {
-        Ok(st) => {
+        Ok(totals) => {
+            let st = &totals.all;
             eprintln!(
                 "crash test passed in {:.1?}: {st:?}, database {} KiB",
                 start.elapsed(),
@@ -1103,11 +1225,33 @@ fn sigkill_cycles_keep_acknowledged_transactions_and_atomicity() {
                     .unwrap_or(0)
             );
             assert_eq!(st.cycles, cycles);
-            // The test is only meaningful if the children got work done.
-            assert!(
-                st.acked_txns > cycles && st.gc_acked > cycles,
-                "too little work acknowledged: {st:?}"
-            );
+            // The test is only meaningful if the children got work done, and
+            // kills landed between commits and acknowledgements, in every mode.
+            for (mode, (ms, kills)) in &totals.per_mode {
+                eprintln!("  {mode}: {kills:?} cycles, {ms:?}");
+                let random = kills.get("random").copied().unwrap_or(0);
+                assert!(
+                    ms.acked_txns >= random && ms.gc_acked >= random,
+                    "mode {mode}: too little work acknowledged: {ms:?}"
+                );
+                if kills.contains_key("between commit and ack") {
+                    assert!(
+                        ms.unacked_committed_txns > 0 && ms.gc_inflight_committed > 0,
+                        "mode {mode}: no kill landed between a commit and its acknowledgement: {ms:?}"
+                    );
+                }
+            }
+            if cycles >= 30 {
+                for mode in ["immediate", "batched", "none"] {
+                    assert!(
+                        totals.per_mode.get(mode).is_some_and(|(_, k)| {
+                            k.contains_key("between commit and ack") && k.contains_key("random")
+                        }),
+                        "mode {mode} missed a kind of kill: {:?}",
+                        totals.per_mode
+                    );
+                }
+            }
         }
         Err(e) => {
             let kept = tmp.keep();

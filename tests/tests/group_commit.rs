@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use collection_store::{Database, DatabaseOptions, Durability, Error, IndexSpec};
-use collection_store_tests::lmdb_last_txnid;
+use collection_store::{testing, Database, DatabaseOptions, Durability, Error, IndexSpec};
+use collection_store_tests::{lmdb_last_txnid, poll_until};
 use serde_json::{json, Value};
 
 fn modes() -> [(&'static str, Durability); 3] {
@@ -376,6 +376,9 @@ fn every_mode_acknowledges_only_committed_writes_across_reopen() {
     }
 }
 
+/// Acknowledged writes the SIGKILL test waits for before killing.
+const ACKS_BEFORE_KILL: usize = 100;
+
 #[test]
 fn every_mode_keeps_acknowledged_writes_across_sigkill() {
     for mode in ["immediate", "batched", "none"] {
@@ -393,29 +396,44 @@ fn every_mode_keeps_acknowledged_writes_across_sigkill() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (lines, rx) = mpsc::channel::<Value>();
         let reader = std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
-            let mut ids = Vec::new();
             let mut buf = Vec::new();
-            let mut ready_at = None;
             loop {
                 buf.clear();
                 match r.read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
+                    // A line cut by the kill was never acknowledged.
                     Ok(_) if buf.last() != Some(&b'\n') => break,
                     Ok(_) => {
                         let v: Value = serde_json::from_slice(&buf).unwrap();
-                        if v["t"] == "ready" {
-                            ready_at = Some(Instant::now());
-                        } else {
-                            ids.push(v["id"].as_str().unwrap().to_string());
+                        if lines.send(v).is_err() {
+                            break;
                         }
                     }
                 }
             }
-            (ids, ready_at)
         });
-        std::thread::sleep(Duration::from_millis(400));
+        // Kill once the child is set up and has acknowledged writes from every
+        // thread's first rounds (a condition, not a guess at how long setup takes).
+        let mut ids = Vec::new();
+        let mut ready = false;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !(ready && ids.len() >= ACKS_BEFORE_KILL) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) if v["t"] == "ready" => ready = true,
+                Ok(v) => ids.push(v["id"].as_str().unwrap().to_string()),
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!(
+                        "mode {mode}: hang: {} acknowledgements (ready: {ready}) when the child stopped reporting: {e}",
+                        ids.len()
+                    );
+                }
+            }
+        }
         child.kill().unwrap();
         let status = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
@@ -424,11 +442,12 @@ fn every_mode_keeps_acknowledged_writes_across_sigkill() {
             Some(9),
             "child died on its own: {status:?}"
         );
-        let (ids, ready) = reader.join().unwrap();
-        assert!(
-            ready.is_some() && ids.len() > 20,
-            "mode {mode}: too few writes ({})",
-            ids.len()
+        reader.join().unwrap();
+        // What it wrote to the pipe before dying was acknowledged too.
+        ids.extend(
+            rx.try_iter()
+                .filter(|v| v["t"] != "ready")
+                .map(|v| v["id"].as_str().unwrap().to_string()),
         );
         let db = Database::open(&dir).unwrap();
         let c = db.collection("acked").unwrap();
@@ -467,8 +486,7 @@ fn batched_mode_merges_concurrent_statements_into_shared_commits() {
     let threads = 64u64;
     let per = 5u64;
     let commits_before = lmdb_last_txnid(tmp.path()).unwrap();
-    let flushes_before = collection_store::testing::log_flushes(&db);
-    let start = Instant::now();
+    let flushes_before = testing::log_flushes(&db);
     let barrier = Arc::new(Barrier::new(threads as usize));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -485,24 +503,18 @@ fn batched_mode_merges_concurrent_statements_into_shared_commits() {
     for h in handles {
         h.join().unwrap();
     }
-    let took = start.elapsed();
     let commits = lmdb_last_txnid(tmp.path()).unwrap() - commits_before;
-    let flushes = collection_store::testing::log_flushes(&db) - flushes_before;
+    let flushes = testing::log_flushes(&db) - flushes_before;
     eprintln!(
-        "batched: {} statements in {commits} commits, {flushes} log flushes, {took:?}",
+        "batched: {} statements in {commits} commits, {flushes} log flushes",
         threads * per
     );
     // The leader waits `delay` to gather statements: each commit (and each
-    // flush) serves many.
+    // flush) serves many. Grouping is counted, not timed (how fast that is
+    // belongs to the benchmarks).
     assert!(
         commits <= threads * per / 8 && flushes <= threads * per / 8,
-        "{commits} commits, {flushes} flushes for {} statements",
-        threads * per
-    );
-    // One commit per statement would wait `delay` each: 320 x 20 ms = 6.4 s.
-    assert!(
-        took < delay * (threads * per) as u32 / 4,
-        "{} statements took {took:?}: they were not grouped",
+        "{commits} commits, {flushes} flushes for {} statements: they were not grouped",
         threads * per
     );
     assert_eq!(
@@ -598,7 +610,18 @@ fn explicit_transactions_and_group_commits_do_not_deadlock() {
                 .unwrap()
                 .insert_one(json!({"_id": format!("r{round}-tx")}))
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(5));
+            // Commit only once all 8 statements wait in the group commit
+            // behind this transaction (queued, or in the batch whose leader
+            // waits for the writer lock).
+            poll_until(
+                "8 statements queued behind the transaction",
+                Duration::from_secs(60),
+                || {
+                    let (queued, in_batch) = testing::group_commit_queue(&db);
+                    (queued + in_batch == 8).then_some(())
+                },
+            )
+            .unwrap();
             tx.commit().unwrap();
             for h in handles {
                 h.join().unwrap();

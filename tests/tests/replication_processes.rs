@@ -11,9 +11,11 @@
 //!   replica directory opens on a complete generation that verifies.
 //! - `semi_sync_primary_killed_after_ack_loses_nothing`: a primary process in
 //!   semi-synchronous mode (K = 1) reports every acknowledged insert on a pipe;
-//!   this process follows it as the replica; the primary is SIGKILLed while
-//!   writing, and every insert it acknowledged must be on the replica (live and
-//!   after reopening its directory).
+//!   this process follows it as the replica; the primary is SIGKILLed at a
+//!   random moment while writing (and must have died of that signal), then
+//!   restarted on its directory, several times; after each kill every insert
+//!   it ever acknowledged must be on the replica (live, and at the end after
+//!   reopening its directory).
 //!
 //! `CS_REPL_KILL_CYCLES` sets the kill cycles per test (default 8).
 
@@ -267,42 +269,12 @@ fn kill_cycles(retention: Option<u64>, cycles: usize) {
 fn semi_sync_primary_killed_after_ack_loses_nothing() {
     let pdir = tempfile::tempdir().unwrap();
     let rdir = tempfile::tempdir().unwrap();
-    let (mut child, rx) = spawn(&["primary", pdir.path().to_str().unwrap(), "4"]);
-    let ready = rx.recv_timeout(WAIT).expect("primary child ready");
-    assert_eq!(ready["t"], "ready", "{ready}");
-    let addr = ready["addr"].as_str().unwrap().to_string();
-    let replica = Replica::follow(&addr, rdir.path(), replica_config()).unwrap();
+    let seed = clock_seed();
+    let mut rng = Rng::new(seed);
     let mut acked = BTreeSet::new();
-    let deadline = Instant::now() + WAIT;
-    while acked.len() < 400 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let v = rx.recv_timeout(left).unwrap_or_else(|e| {
-            kill(&mut child);
-            panic!(
-                "only {} acknowledgements: {e}; replica {:?}",
-                acked.len(),
-                replica.status()
-            )
-        });
-        match v["t"].as_str() {
-            Some("ack") => {
-                acked.insert(v["id"].as_u64().unwrap());
-            }
-            Some("err") => {
-                panic!("a semi-synchronous write failed while the replica was connected: {v}")
-            }
-            _ => {}
-        }
-    }
-    kill(&mut child);
-    // Everything the child wrote to the pipe before dying was acknowledged.
-    while let Ok(v) = rx.recv_timeout(Duration::from_secs(5)) {
-        if v["t"] == "ack" {
-            acked.insert(v["id"].as_u64().unwrap());
-        }
-    }
-    // No wait: an acknowledged write was durably applied here before the ack.
-    let check = |db: &Database, when: &str| {
+    // No wait before checking: an acknowledged write was durably applied on
+    // the replica before the primary acknowledged it.
+    let check = |db: &Database, acked: &BTreeSet<u64>, when: &str| {
         let c = db.collection("acked").unwrap();
         let missing: Vec<_> = acked
             .iter()
@@ -310,19 +282,77 @@ fn semi_sync_primary_killed_after_ack_loses_nothing() {
             .collect();
         assert!(
             missing.is_empty(),
-            "{when}: {} acknowledged writes missing on the replica, e.g. {:?}",
+            "{when} (seed {seed}): {} acknowledged writes missing on the replica, e.g. {:?}",
             missing.len(),
             &missing[..missing.len().min(5)]
         );
     };
-    check(&replica.database(), "live replica");
-    drop(replica);
+    let runs = cycles().div_ceil(2).max(3);
+    for run in 0..runs {
+        // The same primary directory restarts; the replica resumes in its own.
+        let (mut child, rx) = spawn(&[
+            "primary",
+            pdir.path().to_str().unwrap(),
+            "4",
+            &run.to_string(),
+        ]);
+        let ready = rx.recv_timeout(WAIT).expect("primary child ready");
+        assert_eq!(ready["t"], "ready", "{ready}");
+        let addr = ready["addr"].as_str().unwrap().to_string();
+        let replica = Replica::follow(&addr, rdir.path(), replica_config()).unwrap();
+        let take = |v: Value, acked: &mut BTreeSet<u64>| match v["t"].as_str() {
+            Some("ack") => {
+                acked.insert(v["id"].as_u64().unwrap());
+            }
+            Some("err") => {
+                panic!("a semi-synchronous write failed while the replica was connected: {v}")
+            }
+            _ => {}
+        };
+        // Wait for this run's first acknowledgement (a condition), then kill
+        // at a random moment while writes are in flight.
+        let before = acked.len();
+        while acked.len() == before {
+            let v = rx.recv_timeout(WAIT).unwrap_or_else(|e| {
+                kill(&mut child);
+                panic!(
+                    "run {run}: no acknowledgement: {e}; replica {:?}",
+                    replica.status()
+                )
+            });
+            take(v, &mut acked);
+        }
+        let kill_at = Instant::now() + Duration::from_millis(rng.range(0, 80));
+        while let Some(left) = kill_at.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(v) => take(v, &mut acked),
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "run {run}: the primary died on its own: {status:?}"
+        );
+        // Everything the child wrote to the pipe before dying was acknowledged.
+        while let Ok(v) = rx.recv_timeout(Duration::from_secs(5)) {
+            take(v, &mut acked);
+        }
+        check(
+            &replica.database(),
+            &acked,
+            &format!("run {run}: live replica"),
+        );
+        drop(replica);
+    }
     let off = open_replica_dir(rdir.path()).unwrap();
-    check(&off, "reopened replica directory");
+    check(&off, &acked, "reopened replica directory");
     assert!(off.verify().unwrap().is_ok());
     // The replica's log is a prefix of the dead primary's log (or all of it).
-    drop(off);
-    let off = open_replica_dir(rdir.path()).unwrap();
     let rlog = log_of(&off);
     drop(off);
     let pdb = Database::open(pdir.path()).unwrap();
@@ -330,7 +360,7 @@ fn semi_sync_primary_killed_after_ack_loses_nothing() {
     assert!(rlog.len() <= plog.len());
     assert_eq!(&plog[..rlog.len()], &rlog[..]);
     eprintln!(
-        "{} acknowledged writes, replica at LSN {}, primary at LSN {}",
+        "{runs} kills, {} acknowledged writes, replica at LSN {}, primary at LSN {}",
         acked.len(),
         rlog.len(),
         plog.len()

@@ -34,11 +34,19 @@ impl RawTable {
     }
 }
 
-/// Every key and value of `table` that starts with `prefix`, in key order.
+/// Every key and value of `table` that starts with `prefix` (the whole
+/// table for an empty prefix), in key order.
 pub fn entries(db: &Database, table: RawTable, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let store = &db.inner.store;
     let (_g, txn) = store.read()?;
     let mut out = Vec::new();
+    if prefix.is_empty() {
+        for item in store.table(table.table()).iter(&txn)? {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        return Ok(out);
+    }
     store.scan_prefix(&txn, table.table(), prefix, None, &mut |k, v| {
         out.push((k.to_vec(), v.to_vec()));
         Ok(true)
@@ -81,6 +89,52 @@ pub fn index_prefix(db: &Database, collection: &str, index: &str) -> Result<Opti
                 .map(|ix| ix.prefix())
         }),
     )
+}
+
+/// The `meta` key of a collection's document counter (u64 BE value).
+pub fn document_counter_key(db: &Database, collection: &str) -> Result<Option<Vec<u8>>> {
+    let store = &db.inner.store;
+    let (_g, txn) = store.read()?;
+    Ok(crate::catalog::load(store, &txn, collection)?
+        .map(|m| crate::catalog::Counter::Docs(m.id).key().to_vec()))
+}
+
+/// The `meta` key of an index's entry counter (u64 BE value).
+pub fn index_counter_key(db: &Database, collection: &str, index: &str) -> Result<Option<Vec<u8>>> {
+    let store = &db.inner.store;
+    let (_g, txn) = store.read()?;
+    Ok(
+        crate::catalog::load(store, &txn, collection)?.and_then(|m| {
+            m.indexes
+                .iter()
+                .find(|ix| ix.name() == index)
+                .map(|ix| crate::catalog::Counter::Entries(ix.id).key().to_vec())
+        }),
+    )
+}
+
+pub use crate::log::signal::SignalStats;
+
+/// The commit signal of this process (what `wait_for_commit` and change
+/// streams sleep on between their 50 ms polls for other processes' commits):
+/// threads asleep on it now, and how many waits a commit ended and how many
+/// their deadline ended so far.
+pub fn commit_signal(db: &Database) -> SignalStats {
+    db.inner.log.signal.stats()
+}
+
+/// Single statements waiting in the group-commit queue, and those in the
+/// batch the leader took last (while it runs; 0 when nobody leads).
+pub fn group_commit_queue(db: &Database) -> (usize, usize) {
+    db.inner.group_queue()
+}
+
+pub use crate::storage::GrowthStats;
+
+/// What map growth did so far in this process: writers waiting now for the
+/// resize gate, growths done, growths abandoned because readers held the gate.
+pub fn map_growth(db: &Database) -> GrowthStats {
+    db.inner.store.growth()
 }
 
 /// Where log entry `lsn` is stored: its segment file and the byte offset of

@@ -633,19 +633,28 @@ mod tests {
             std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
         ))]
 
-        /// Random bytes never panic the decoder.
+        /// Random bytes never panic the decoder: each gives "not whole yet",
+        /// a frame of exactly its announced length, or a protocol error.
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
-            let _ = decode_frame(&bytes);
+            check_decoded(&bytes, decode_frame(&bytes))?;
         }
 
-        /// Random payloads behind every known type byte never panic either.
+        /// Random payloads behind every known type byte never panic either:
+        /// a message that encodes back to the same payload, or a protocol error.
         #[test]
         fn random_payloads_never_panic(
             ty in proptest::sample::select(vec![1u8, 2, 3, 4, 5, 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x22]),
             payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
         ) {
-            let _ = Message::decode(ty, &payload);
+            let mut frame = ((payload.len() + 1) as u32).to_le_bytes().to_vec();
+            frame.push(ty);
+            frame.extend_from_slice(&payload);
+            match Message::decode(ty, &payload) {
+                Ok(m) => check_round_trip(&m, &frame)?,
+                Err(Error::Protocol(_)) => {}
+                Err(e) => proptest::prop_assert!(false, "type {ty:#x}: not a protocol error: {e:?}"),
+            }
         }
 
         /// Mutating one byte of a valid frame gives a message or a typed error.
@@ -654,8 +663,53 @@ mod tests {
             let mut bytes = samples()[which % 13].encode().unwrap();
             let i = pos % bytes.len();
             bytes[i] = val;
-            let _ = decode_frame(&bytes);
+            let decoded = decode_frame(&bytes);
+            if i >= 4 {
+                // The length is intact: the frame is whole.
+                proptest::prop_assert!(!matches!(decoded, Ok(None)), "byte {i}: {decoded:?}");
+            }
+            check_decoded(&bytes, decoded)?;
         }
+    }
+
+    /// What `decode_frame(buf)` may answer: not whole yet (fewer bytes than
+    /// announced), a message using exactly the announced length that encodes
+    /// back to those bytes, or `Error::Protocol` — never another error kind.
+    fn check_decoded(
+        buf: &[u8],
+        decoded: Result<Option<(Message, usize)>>,
+    ) -> std::result::Result<(), proptest::test_runner::TestCaseError> {
+        let announced = buf
+            .get(..4)
+            .map(|h| 4 + u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize);
+        match decoded {
+            Ok(None) => proptest::prop_assert!(
+                announced.is_none_or(|n| buf.len() < n),
+                "a whole frame ({} of {announced:?} bytes) was reported as incomplete",
+                buf.len()
+            ),
+            Ok(Some((m, used))) => {
+                proptest::prop_assert_eq!(Some(used), announced);
+                check_round_trip(&m, &buf[..used])?;
+            }
+            Err(Error::Protocol(_)) => {}
+            Err(e) => proptest::prop_assert!(false, "not a protocol error: {e:?}"),
+        }
+        Ok(())
+    }
+
+    /// A decoded message encodes back to the frame it came from (an error
+    /// message's text is decoded lossily, so only its code is compared).
+    fn check_round_trip(
+        m: &Message,
+        frame: &[u8],
+    ) -> std::result::Result<(), proptest::test_runner::TestCaseError> {
+        let again = m.encode().unwrap();
+        match m {
+            Message::Error { .. } => proptest::prop_assert_eq!(&again[4..7], &frame[4..7]),
+            _ => proptest::prop_assert_eq!(&again[..], frame, "decoded as {:?}", m),
+        }
+        Ok(())
     }
 
     #[test]

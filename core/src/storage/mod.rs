@@ -6,6 +6,7 @@
 //! an ordinary transactional write. See ARCHITECTURE.md for the key layout.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,6 +99,27 @@ pub struct Store {
     /// This process's writer lock (see [`Store::lock_writer`]).
     writer: Arc<parking_lot::Mutex<()>>,
     path: PathBuf,
+    growth: GrowthCounters,
+}
+
+/// What map growth did so far in this process (touched only while growing).
+#[derive(Default)]
+struct GrowthCounters {
+    waiting: AtomicUsize,
+    grown: AtomicU64,
+    gave_up: AtomicU64,
+}
+
+/// A snapshot of [`Store::growth`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrowthStats {
+    /// Threads waiting now for the resize gate to grow the map (or adopt
+    /// another process's growth).
+    pub waiting: usize,
+    /// Growths done (this process's own, and adoptions).
+    pub grown: u64,
+    /// Growths abandoned because read transactions held the gate too long.
+    pub gave_up: u64,
 }
 
 /// This process's writer lock, held (see [`Store::lock_writer`]).
@@ -234,6 +256,7 @@ impl Store {
             gate: Arc::new(RwLock::new(())),
             writer: Arc::new(parking_lot::Mutex::new(())),
             path: dir.to_path_buf(),
+            growth: GrowthCounters::default(),
         })
     }
 
@@ -426,15 +449,29 @@ impl Store {
     /// such as a live `Find` iterator, stalls them at most one slice).
     /// Gives up after [`GROW_WAIT`].
     fn exclusive_gate(&self) -> Option<parking_lot::RwLockWriteGuard<'_, ()>> {
+        self.growth.waiting.fetch_add(1, Ordering::SeqCst);
         let start = std::time::Instant::now();
-        loop {
+        let got = loop {
             if let Some(g) = self.gate.try_write_for(Duration::from_millis(50)) {
-                return Some(g);
+                break Some(g);
             }
             if start.elapsed() >= GROW_WAIT {
-                return None;
+                self.growth.gave_up.fetch_add(1, Ordering::SeqCst);
+                break None;
             }
             std::thread::sleep(Duration::from_millis(5));
+        };
+        self.growth.waiting.fetch_sub(1, Ordering::SeqCst);
+        got
+    }
+
+    /// What map growth did so far (for tests that must know a writer waits
+    /// to grow the map, and whether it gave up).
+    pub fn growth(&self) -> GrowthStats {
+        GrowthStats {
+            waiting: self.growth.waiting.load(Ordering::SeqCst),
+            grown: self.growth.grown.load(Ordering::SeqCst),
+            gave_up: self.growth.gave_up.load(Ordering::SeqCst),
         }
     }
 
@@ -456,6 +493,7 @@ impl Store {
         // through, and LMDB's mdb_env_set_mapsize refuses only while a write
         // transaction is active.
         unsafe { self.env.resize(new_size) }?;
+        self.growth.grown.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -477,8 +515,13 @@ impl Store {
             let new_size = round_up(info.map_size.saturating_mul(2), page_size());
             // SAFETY: as in `grow`: no transaction that reads the map is open;
             // a checkpoint pin is never read through.
-            if let Err(e) = unsafe { self.env.resize(new_size) } {
-                tracing::warn!(error = %e, "could not grow the LMDB map ahead of time");
+            match unsafe { self.env.resize(new_size) } {
+                Ok(()) => {
+                    self.growth.grown.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not grow the LMDB map ahead of time");
+                }
             }
         }
     }
@@ -493,6 +536,7 @@ impl Store {
         };
         // SAFETY: as in `grow`; size 0 adopts the size recorded in the environment.
         unsafe { self.env.resize(0) }?;
+        self.growth.grown.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 

@@ -620,6 +620,13 @@ impl<'e> OpenTxn<'e> {
                 txn.abort();
             }
             self.gate = None;
+            #[cfg(test)]
+            {
+                let hook = engine.rebuild_hook.lock().clone();
+                if let Some(h) = hook {
+                    h();
+                }
+            }
             store.grow()?;
             let (gate, mut txn) = store.write_as(&self.writing)?;
             if store.last_txn_id() != self.start_txn_id {

@@ -68,6 +68,11 @@ pub struct Engine {
     /// Every command committed, in commit order (tests replay them).
     #[cfg(test)]
     pub(crate) recorded: parking_lot::Mutex<Vec<crate::exec::statement::Command>>,
+    /// Called when an explicit transaction that filled the map has released
+    /// its LMDB transaction and the resize gate, before the map grows and
+    /// the transaction is rebuilt (a unit test commits another writer there).
+    #[cfg(test)]
+    pub(crate) rebuild_hook: parking_lot::Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl Engine {

@@ -52,12 +52,30 @@ struct Pending {
 struct State {
     queue: VecDeque<Pending>,
     leader: bool,
+    /// Units the leader took for its current batch, until it hands
+    /// leadership on; 0 when nobody leads.
+    in_batch: usize,
 }
 
 /// The group-commit queue of one database.
 pub struct Group {
     state: Mutex<State>,
     durability: Durability,
+    /// Called by the leader before it takes a batch and before it commits
+    /// one (unit tests force rare paths with it: a panic mid-commit, units
+    /// arriving at a chosen moment).
+    #[cfg(test)]
+    pub(crate) hook: Mutex<Option<Arc<dyn Fn(&Group, Stage) + Send + Sync>>>,
+}
+
+/// Where the leader calls [`Group::hook`].
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Before taking the queued units.
+    BeforeTake,
+    /// With a batch of this many units taken, before committing it.
+    BeforeCommit(usize),
 }
 
 impl Engine {
@@ -77,6 +95,12 @@ impl Engine {
         self.acknowledge(lsn)?;
         Ok(output)
     }
+
+    /// Statements waiting in the group-commit queue, and those in the
+    /// leader's current batch (for tests that must know statements queued).
+    pub fn group_queue(&self) -> (usize, usize) {
+        self.group.queued_and_in_batch()
+    }
 }
 
 impl Group {
@@ -85,6 +109,23 @@ impl Group {
         Group {
             state: Mutex::new(State::default()),
             durability,
+            #[cfg(test)]
+            hook: Mutex::new(None),
+        }
+    }
+
+    /// Units waiting in the queue, and units in the leader's batch (see
+    /// `State::in_batch`).
+    pub fn queued_and_in_batch(&self) -> (usize, usize) {
+        let st = self.state.lock();
+        (st.queue.len(), st.in_batch)
+    }
+
+    #[cfg(test)]
+    fn call_hook(&self, stage: Stage) {
+        let hook = self.hook.lock().clone();
+        if let Some(h) = hook {
+            h(self, stage);
         }
     }
 
@@ -132,9 +173,12 @@ impl Group {
             // Let more statements join this commit.
             std::thread::sleep(max_delay);
         }
+        #[cfg(test)]
+        self.call_hook(Stage::BeforeTake);
         let batch: Vec<Pending> = {
             let mut st = self.state.lock();
             let n = st.queue.len().min(MAX_GROUP);
+            st.in_batch = n;
             st.queue.drain(..n).collect()
         };
         if batch.is_empty() {
@@ -146,6 +190,8 @@ impl Group {
             slots: batch.iter().map(|p| p.slot.clone()).collect(),
             released: false,
         };
+        #[cfg(test)]
+        self.call_hook(Stage::BeforeCommit(batch.len()));
         let works: Vec<&Work> = batch.iter().map(|p| &p.work).collect();
         let results = commit_batch(db, &works, None);
         self.release();
@@ -164,6 +210,7 @@ impl Group {
     /// Gives leadership to the oldest queued statement, or ends it.
     fn release(&self) {
         let mut st = self.state.lock();
+        st.in_batch = 0;
         match st.queue.front() {
             Some(next) => next.slot.set(Turn::Lead),
             None => st.leader = false,

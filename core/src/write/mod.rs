@@ -9,6 +9,8 @@ pub mod commit;
 pub mod durability;
 pub mod engine;
 pub mod group;
+#[cfg(test)]
+mod rare_paths;
 pub mod recovery;
 #[cfg(test)]
 mod tests;

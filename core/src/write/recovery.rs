@@ -174,6 +174,8 @@ impl Engine {
             _users: Some(users),
             #[cfg(test)]
             recorded: parking_lot::Mutex::new(Vec::new()),
+            #[cfg(test)]
+            rebuild_hook: parking_lot::Mutex::new(None),
         });
         engine.recover(alone, rebooted)?;
         if alone {
@@ -229,6 +231,8 @@ impl Engine {
             _users: None,
             #[cfg(test)]
             recorded: parking_lot::Mutex::new(Vec::new()),
+            #[cfg(test)]
+            rebuild_hook: parking_lot::Mutex::new(None),
         }))
     }
 

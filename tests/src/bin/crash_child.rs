@@ -15,7 +15,13 @@
 //! - `{"t":"gi","g":g,"k":k}` before and `{"t":"ga","g":g,"k":k,..}` after the
 //!   `k`-th single statement of group-commit thread `g` (`ok` + `v`, or `err` + `msg`);
 //! - `{"t":"bug","msg":..}` when the engine did something it must not (then exit 3);
-//! - `{"t":"done"}` when `max_ops` statements per thread ran (no kill).
+//! - `{"t":"done"}` when `max_ops` statements per thread ran (no kill);
+//! - `{"t":"held","thread":name,"lsn":n}` (only with `CS_CRASH_HOLD_AFTER=n`):
+//!   after `n` acknowledged commits, every later commit's acknowledgement
+//!   hook (`Database::set_commit_waiter`, which runs once the commit is
+//!   durable and before the writer returns) reports and blocks forever, so a
+//!   kill is certain to land between a commit and its acknowledgement.
+//!   Threads are named `tx<w>` and `gc<g>`.
 //!
 //! A reader thread checks in every snapshot that the balances keep their sum.
 
@@ -62,22 +68,36 @@ fn main() {
     if let Err(e) = setup(&db, cycle) {
         bug(format!("setup: {e}"));
     }
+    if let Some(after) = std::env::var("CS_CRASH_HOLD_AFTER")
+        .ok()
+        .map(|s| s.parse::<u64>().expect("CS_CRASH_HOLD_AFTER"))
+    {
+        hold_acknowledgements_after(&db, after);
+    }
     emit(&json!({"t": "ready"}));
 
     let db = Arc::new(db);
     let mut handles = Vec::new();
+    let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(f)
+            .unwrap_or_else(|e| bug(format!("spawn: {e}")))
+    };
     for w in 0..TX_THREADS {
         let db = db.clone();
         let rng = Rng::new(seed.wrapping_mul(31).wrapping_add(w));
-        handles.push(std::thread::spawn(move || {
-            tx_worker(&db, cycle, w, rng, prune_limit, max_ops)
-        }));
+        handles.push(spawn(
+            format!("tx{w}"),
+            Box::new(move || tx_worker(&db, cycle, w, rng, prune_limit, max_ops)),
+        ));
     }
     for g in 0..GC_THREADS {
         let db = db.clone();
-        handles.push(std::thread::spawn(move || {
-            gc_worker(&db, cycle, g, max_ops)
-        }));
+        handles.push(spawn(
+            format!("gc{g}"),
+            Box::new(move || gc_worker(&db, cycle, g, max_ops)),
+        ));
     }
     {
         let db = db.clone();
@@ -89,6 +109,22 @@ fn main() {
         }
     }
     emit(&json!({"t": "done"}));
+}
+
+/// After `after` acknowledged commits, blocks every later acknowledgement
+/// forever (reporting it first): those commits are durable, never acknowledged.
+fn hold_acknowledgements_after(db: &Database, after: u64) {
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    db.set_commit_waiter(Some(Arc::new(move |lsn| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= after {
+            let thread = std::thread::current().name().unwrap_or("?").to_string();
+            emit(&json!({"t": "held", "thread": thread, "lsn": lsn}));
+            loop {
+                std::thread::park();
+            }
+        }
+        Ok(())
+    })));
 }
 
 fn setup(db: &Database, cycle: u64) -> Result<()> {

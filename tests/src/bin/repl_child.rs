@@ -2,11 +2,13 @@
 //!
 //! - `repl_child replica <primary_addr> <dir>`: follows the primary into `dir` and
 //!   prints `{"t":"applied","lsn":n}` whenever the applied LSN changes, until killed.
-//! - `repl_child primary <dir> <threads>`: serves `dir` with semi-synchronous
-//!   replication (1 replica, `Fail` on a 30 s timeout), prints
-//!   `{"t":"ready","addr":"127.0.0.1:port"}`, then inserts documents from
-//!   `threads` threads and prints `{"t":"ack","id":n}` after each acknowledged
-//!   insert (`{"t":"err","id":n,"msg":..}` after a failed one), until killed.
+//! - `repl_child primary <dir> <threads> [run]`: serves `dir` with
+//!   semi-synchronous replication (1 replica, `Fail` on a 30 s timeout),
+//!   prints `{"t":"ready","addr":"127.0.0.1:port"}`, then inserts documents
+//!   from `threads` threads (`_id` = run × 10⁹ + thread × 10⁶ + i, so restarts
+//!   on the same directory never collide) and prints `{"t":"ack","id":n}`
+//!   after each acknowledged insert (`{"t":"err","id":n,"msg":..}` after a
+//!   failed one), until killed.
 
 use std::time::Duration;
 
@@ -22,9 +24,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("replica") if args.len() == 4 => replica(&args[2], &args[3]),
-        Some("primary") if args.len() == 4 => primary(&args[2], args[3].parse().expect("threads")),
+        Some("primary") if args.len() == 4 || args.len() == 5 => primary(
+            &args[2],
+            args[3].parse().expect("threads"),
+            args.get(4).map_or(0, |r| r.parse().expect("run")),
+        ),
         _ => {
-            eprintln!("usage: repl_child replica <addr> <dir> | primary <dir> <threads>");
+            eprintln!("usage: repl_child replica <addr> <dir> | primary <dir> <threads> [run]");
             std::process::exit(2);
         }
     }
@@ -45,7 +51,7 @@ fn replica(addr: &str, dir: &str) {
     }
 }
 
-fn primary(dir: &str, threads: u64) {
+fn primary(dir: &str, threads: u64, run: u64) {
     let db = Database::open(dir).expect("open");
     // Created before serving: in semi-synchronous mode this write would wait for a replica.
     let c = db.collection("acked").expect("collection");
@@ -59,7 +65,7 @@ fn primary(dir: &str, threads: u64) {
             let c = c.clone();
             std::thread::spawn(move || {
                 for i in 0.. {
-                    let id = t * 1_000_000 + i;
+                    let id = run * 1_000_000_000 + t * 1_000_000 + i;
                     match c.insert_one(
                         json!({"_id": id, "t": t, "pad": "p".repeat((i % 7) as usize * 40)}),
                     ) {
