@@ -1,0 +1,119 @@
+//! Running a parsed pipeline: build the stage chain (back to front, ending in
+//! the caller's sink), let the source push the planned documents into it,
+//! finish it (blocking stages emit), and collect the explain.
+
+use super::explain::StageExplain;
+use super::parse::{Located, Pipeline, StageSpec};
+use super::plan::run_source;
+use super::stage::facet::FacetStage;
+use super::stage::group::{BucketStage, GroupStage};
+use super::stage::limit::{CountStage, LimitStage, SkipStage};
+use super::stage::lookup::LookupStage;
+use super::stage::matching::MatchStage;
+use super::stage::shape::{ReplaceRootStage, ShapeStage};
+use super::stage::sort::SortStage;
+use super::stage::unwind::UnwindStage;
+use super::stage::{Chain, RunCx};
+use crate::error::Result;
+use crate::exec::read::Target;
+use crate::plan::{Explain, Plan};
+use crate::query::filter::Filter;
+
+/// What a run reports when explaining.
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    /// The source's plan and counters.
+    pub(crate) source: Explain,
+    /// Stages the source absorbed.
+    pub(crate) absorbed: Vec<String>,
+    /// Bytes held by the source's in-memory sort.
+    pub(crate) sort_memory: Option<u64>,
+    /// The remaining stages.
+    pub(crate) stages: Vec<StageExplain>,
+}
+
+/// `$skip`s then a `$limit` right after a `$sort`: the documents it must keep.
+fn top_k(rest: &[Located]) -> Option<u64> {
+    let mut skipped = 0u64;
+    for l in rest {
+        match l.spec {
+            StageSpec::Skip(n) => skipped = skipped.saturating_add(n),
+            StageSpec::Limit(n) => return Some(skipped.saturating_add(n)),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Builds the chain of `stages` ending in `sink`.
+pub(crate) fn build<'p>(
+    stages: &'p [Located],
+    sink: Chain<'p>,
+    memory_limit: usize,
+    explain: bool,
+) -> Chain<'p> {
+    let mut next = sink;
+    for (i, l) in stages.iter().enumerate().rev() {
+        let label = &l.label;
+        next = match &l.spec {
+            StageSpec::Match(m) => Box::new(MatchStage::new(m, label, next)),
+            StageSpec::Shape(s) => Box::new(ShapeStage::new(s, label, next)),
+            StageSpec::ReplaceRoot(e) => Box::new(ReplaceRootStage::new(e, label, next)),
+            StageSpec::Group(g) => Box::new(GroupStage::new(g, memory_limit, label, next)),
+            StageSpec::Bucket(b) => Box::new(BucketStage::new(b, memory_limit, label, next)),
+            StageSpec::Sort { spec } => {
+                let top = top_k(&stages[i + 1..]);
+                Box::new(SortStage::new(spec, top, memory_limit, label, next))
+            }
+            StageSpec::Skip(n) => Box::new(SkipStage::new(*n, label, next)),
+            StageSpec::Limit(n) => Box::new(LimitStage::new(*n, label, next)),
+            StageSpec::Count(f) => Box::new(CountStage::new(f, label, next)),
+            StageSpec::Unwind(u) => Box::new(UnwindStage::new(u, label, next)),
+            StageSpec::Lookup(lk) => Box::new(LookupStage::new(lk, label, next, explain)),
+            StageSpec::Facet(f) => Box::new(FacetStage::new(f, memory_limit, explain, label, next)),
+        };
+    }
+    next
+}
+
+/// Runs `pipeline` over `target` (no documents when the collection does not
+/// exist), `extra` narrowing the source (a `$lookup`'s equality), into `sink`.
+pub(crate) fn execute<'p>(
+    pipeline: &'p Pipeline,
+    target: Option<&Target>,
+    rc: &RunCx<'_>,
+    extra: Option<Filter>,
+    sink: Chain<'p>,
+    explain: bool,
+) -> Result<Option<Report>> {
+    let mut chain = build(&pipeline.stages, sink, rc.memory_limit, explain);
+    let src = &pipeline.source;
+    let ran = match target {
+        Some(t) => {
+            let filter = src.filter_for(rc, extra);
+            Some(run_source(src, &filter, t, rc, chain.as_mut(), explain)?)
+        }
+        None => None,
+    };
+    chain.finish(rc)?;
+    if !explain {
+        return Ok(None);
+    }
+    let mut stages = Vec::new();
+    chain.explain(&mut stages);
+    let sorted = !src.sort.is_empty();
+    let (source, sort_memory) = match ran {
+        Some(r) => (
+            r.explain
+                .unwrap_or_else(|| Explain::of(&Plan::collscan(false, true, 0), sorted)),
+            r.sort_memory,
+        ),
+        None => (Explain::of(&Plan::collscan(false, true, 0), sorted), None),
+    };
+    Ok(Some(Report {
+        source,
+        absorbed: src.absorbed.iter().map(|l| l.name.to_owned()).collect(),
+        sort_memory,
+        stages,
+    }))
+}
