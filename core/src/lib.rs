@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 #[cfg(feature = "async")]
 pub mod async_api;
 pub mod catalog;
@@ -50,6 +51,9 @@ pub mod typed;
 pub mod verify;
 pub mod write;
 
+#[cfg(feature = "async")]
+pub use aggregate::AsyncAggregate;
+pub use aggregate::{Aggregate, AggregateAs, AggregateExplain, AggregateIter};
 #[cfg(feature = "async")]
 pub use async_api::{AsyncCollection, AsyncDatabase, AsyncFind};
 pub use catalog::CollectionOptions;
