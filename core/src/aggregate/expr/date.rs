@@ -327,7 +327,8 @@ fn parse_default(s: &str) -> Option<Fields> {
         return None;
     }
     f.day = Some(sc.digits(1, 2)?);
-    if sc.eat(b'T') || sc.eat(b' ') {
+    let sep = sc.eat(b'T') || sc.eat(b' ');
+    if sep && sc.peek().is_some_and(|c| c.is_ascii_digit()) {
         f.hour = sc.digits(2, 2)?;
         if !sc.eat(b':') {
             return None;
@@ -345,6 +346,7 @@ fn parse_default(s: &str) -> Option<Fields> {
             f.zone = Some(sc.offset()?);
         }
     } else if !sc.done() {
+        // "2018-03-05 +10:00": a date with an offset and no time.
         f.zone = Some(sc.offset()?);
     }
     sc.done().then_some(f)

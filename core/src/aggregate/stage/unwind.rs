@@ -56,10 +56,12 @@ impl UnwindSpec {
                     Some(Value::String(s)) if !s.starts_with('$') => {
                         Some(path_parts(s, s).map_err(|e| format!("'includeArrayIndex': {e}"))?)
                     }
-                    Some(other) => return Err(format!(
+                    Some(other) => {
+                        return Err(format!(
                         "'includeArrayIndex' must be a field name not starting with '$', got {}",
                         describe(other)
-                    )),
+                    ))
+                    }
                 };
                 let preserve = match m.get("preserveNullAndEmptyArrays") {
                     None => false,
