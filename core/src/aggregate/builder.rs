@@ -99,6 +99,7 @@ fn run_on(
             None,
             Box::new(sink),
             explain,
+            false,
         )
     })
 }

@@ -17,7 +17,6 @@
 //! foreign collection is searched through its index.
 
 use bson::Bson;
-use heed::RoTxn;
 
 use super::expr::{Cx, Expr, Var};
 use super::parse::{Located, StageSpec};
@@ -27,10 +26,9 @@ use super::stage::{Flow, Label, Row, RunCx, Stage};
 use crate::doc::{DocRef, FieldPath};
 use crate::error::Result;
 use crate::exec::read::{self as exec_read, Target};
-use crate::plan::{ExecStats, Explain, Plan};
+use crate::plan::{ExecStats, Explain};
 use crate::query::filter::{Filter, Op};
 use crate::query::sort::SortSpec;
-use crate::storage::Store;
 
 /// `{$eq: ["$path", value]}` from an `$expr`: a superset condition the
 /// planner can use once `value` is evaluated.
@@ -222,7 +220,9 @@ pub(crate) struct SourceRun {
 }
 
 /// Plans `filter` with the source's sort over `t` and pushes the documents
-/// into `head` (the first remaining stage).
+/// into `head` (the first remaining stage). Without a sort, documents come in
+/// the access path's order, or in primary-key order when `pk_order` is set
+/// (a `$lookup`: its joined arrays then do not depend on the foreign indexes).
 pub(crate) fn run_source(
     src: &SourceSpec,
     filter: &Filter,
@@ -230,18 +230,20 @@ pub(crate) fn run_source(
     rc: &RunCx<'_>,
     head: &mut dyn Stage,
     explain: bool,
+    pk_order: bool,
 ) -> Result<SourceRun> {
     let want = src.limit.map(|l| l.saturating_add(src.skip));
     let plan = t.plan(rc.store, rc.txn, filter, &src.sort, want, explain)?;
     let mut stats = ExecStats::default();
     let mut passed = 0u64;
-    let buffered = !plan.ordered && (!src.sort.is_empty() || src.skip > 0 || src.limit.is_some());
+    let buffered =
+        !plan.ordered && (pk_order || !src.sort.is_empty() || src.skip > 0 || src.limit.is_some());
     let mut sort_memory = None;
     if src.limit == Some(0) {
         // Nothing to return; the plan is still reported.
     } else if !buffered {
         let mut skipped = 0u64;
-        walk(
+        exec_read::run(
             rc.store,
             rc.txn,
             t,
@@ -267,7 +269,7 @@ pub(crate) fn run_source(
             .clone()
             .unwrap_or_else(|| Label::new(1, "$match", None));
         let mut sorter = Sorter::new(&src.sort, want, rc.memory_limit);
-        walk(
+        exec_read::run(
             rc.store,
             rc.txn,
             t,
@@ -300,16 +302,4 @@ pub(crate) fn run_source(
         explain,
         sort_memory,
     })
-}
-
-fn walk(
-    store: &Store,
-    txn: &RoTxn<'_>,
-    t: &Target,
-    plan: &Plan,
-    filter: &Filter,
-    stats: &mut ExecStats,
-    f: &mut exec_read::Visit<'_>,
-) -> Result<()> {
-    exec_read::run(store, txn, t, plan, filter, stats, f)
 }

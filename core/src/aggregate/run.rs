@@ -77,7 +77,9 @@ pub(crate) fn build<'p>(
 }
 
 /// Runs `pipeline` over `target` (no documents when the collection does not
-/// exist), `extra` narrowing the source (a `$lookup`'s equality), into `sink`.
+/// exist), `extra` narrowing the source, into `sink`. `lookup` marks a
+/// `$lookup`'s sub-pipeline: `extra` is its equality, and the source yields
+/// primary-key order (see [`run_source`]).
 pub(crate) fn execute<'p>(
     pipeline: &'p Pipeline,
     target: Option<&Target>,
@@ -85,13 +87,22 @@ pub(crate) fn execute<'p>(
     extra: Option<Filter>,
     sink: Chain<'p>,
     explain: bool,
+    lookup: bool,
 ) -> Result<Option<Report>> {
     let mut chain = build(&pipeline.stages, sink, rc.memory_limit, explain);
     let src = &pipeline.source;
     let ran = match target {
         Some(t) => {
             let filter = src.filter_for(rc, extra);
-            Some(run_source(src, &filter, t, rc, chain.as_mut(), explain)?)
+            Some(run_source(
+                src,
+                &filter,
+                t,
+                rc,
+                chain.as_mut(),
+                explain,
+                lookup,
+            )?)
         }
         None => None,
     };

@@ -152,7 +152,7 @@ pub(crate) struct Cx<'a> {
     /// The current document (`$$ROOT`, `$$CURRENT`, field paths).
     pub(crate) root: DocRef<'a>,
     /// Variables bound by enclosing `$lookup` stages (slots `0..base.len()`).
-    pub(crate) base: &'a [Bson],
+    pub(crate) base: &'a [Option<Bson>],
     /// Variables bound by `$let`, `$filter`, `$map`, `$reduce` (the following slots).
     pub(crate) local: Vec<Val<'a>>,
     /// `$$NOW`, milliseconds since the epoch.
@@ -161,7 +161,7 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     /// A context for one document.
-    pub(crate) fn new(root: DocRef<'a>, base: &'a [Bson], now: i64) -> Cx<'a> {
+    pub(crate) fn new(root: DocRef<'a>, base: &'a [Option<Bson>], now: i64) -> Cx<'a> {
         Cx {
             root,
             base,
@@ -188,7 +188,8 @@ impl<'a> Cx<'a> {
 
     fn var(&self, slot: usize) -> Val<'a> {
         match self.base.get(slot) {
-            Some(b) => Val::Ref(ValRef::from(b)),
+            Some(Some(b)) => Val::Ref(ValRef::from(b)),
+            Some(None) => Val::Missing,
             None => self
                 .local
                 .get(slot - self.base.len())

@@ -223,7 +223,7 @@ impl<'p> LookupStage<'p> {
             let v = e
                 .eval(&mut cx)
                 .map_err(|err| self.label.expr_error(&format!("let.{i}"), err))?;
-            vars.push(v.into_bson_or_null());
+            vars.push(v.into_bson());
         }
         let Some(Some(target)) = self.target.clone() else {
             return Ok(Vec::new());
@@ -246,6 +246,7 @@ impl<'p> LookupStage<'p> {
             extra,
             Box::new(Sink::new(collect)),
             self.explain,
+            true,
         )?;
         self.runs += 1;
         if let Some(r) = report {

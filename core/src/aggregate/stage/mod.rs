@@ -126,8 +126,9 @@ pub(crate) struct RunCx<'t> {
     pub(crate) now: i64,
     /// Bytes each blocking stage may hold.
     pub(crate) memory_limit: usize,
-    /// `let` variables of enclosing `$lookup` stages, in slot order.
-    pub(crate) vars: Vec<Bson>,
+    /// `let` variables of enclosing `$lookup` stages, in slot order (`None`:
+    /// bound to a missing field).
+    pub(crate) vars: Vec<Option<Bson>>,
     /// Set when the consumer went away: sources stop.
     pub(crate) cancel: Option<&'t AtomicBool>,
 }
@@ -139,7 +140,7 @@ impl<'t> RunCx<'t> {
     }
 
     /// The same context with `vars` bound (a `$lookup` sub-pipeline).
-    pub(crate) fn with_vars(&self, vars: Vec<Bson>) -> RunCx<'t> {
+    pub(crate) fn with_vars(&self, vars: Vec<Option<Bson>>) -> RunCx<'t> {
         RunCx {
             store: self.store,
             txn: self.txn,
