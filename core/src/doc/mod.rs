@@ -5,6 +5,7 @@
 pub mod json;
 pub mod order;
 pub mod path;
+mod scan;
 pub mod value;
 
 pub use order::{compare, type_rank, values_equal};
