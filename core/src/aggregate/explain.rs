@@ -67,4 +67,7 @@ pub struct LookupExplain {
     /// The sub-pipeline's stages after its source (pipeline form), as run
     /// for the first input document.
     pub pipeline: Vec<StageExplain>,
+    /// True when the `$unwind` right after the `$lookup` runs inside it (one
+    /// output per joined document; no array is built).
+    pub unwinding: bool,
 }

@@ -53,8 +53,28 @@ pub(crate) fn build<'p>(
     explain: bool,
 ) -> Chain<'p> {
     let mut next = sink;
-    for (i, l) in stages.iter().enumerate().rev() {
+    let mut i = stages.len();
+    while i > 0 {
+        i -= 1;
+        let l = &stages[i];
         let label = &l.label;
+        // `$lookup` then `$unwind` of its `as` field: one stage.
+        if let (StageSpec::Unwind(u), Some(prev)) = (&l.spec, i.checked_sub(1).map(|p| &stages[p]))
+        {
+            if let StageSpec::Lookup(lk) = &prev.spec {
+                if let Some(preserve) = u.coalesces_with(lk.as_path()) {
+                    i -= 1;
+                    next = Box::new(LookupStage::new(
+                        lk,
+                        &prev.label,
+                        next,
+                        explain,
+                        Some(preserve),
+                    ));
+                    continue;
+                }
+            }
+        }
         next = match &l.spec {
             StageSpec::Match(m) => Box::new(MatchStage::new(m, label, next)),
             StageSpec::Shape(s) => Box::new(ShapeStage::new(s, label, next)),
@@ -69,7 +89,7 @@ pub(crate) fn build<'p>(
             StageSpec::Limit(n) => Box::new(LimitStage::new(*n, label, next)),
             StageSpec::Count(f) => Box::new(CountStage::new(f, label, next)),
             StageSpec::Unwind(u) => Box::new(UnwindStage::new(u, label, next)),
-            StageSpec::Lookup(lk) => Box::new(LookupStage::new(lk, label, next, explain)),
+            StageSpec::Lookup(lk) => Box::new(LookupStage::new(lk, label, next, explain, None)),
             StageSpec::Facet(f) => Box::new(FacetStage::new(f, memory_limit, explain, label, next)),
         };
     }

@@ -16,7 +16,9 @@
 use bson::Bson;
 use serde_json::Value;
 
-use super::{set_path, Budget, Chain, Flow, Label, Row, RunCx, Sink, Stage};
+use bson::raw::{CStr, CString, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
+
+use super::{remove_path, set_path, Budget, Chain, Flow, Label, Row, RunCx, Sink, Stage};
 use crate::aggregate::explain::{LookupExplain, StageExplain};
 use crate::aggregate::expr::{self, check_var_name, describe, object_args, Expr, Scope};
 use crate::aggregate::parse::Pipeline;
@@ -34,6 +36,8 @@ use crate::query::matcher::visit;
 pub(crate) struct LookupSpec {
     from: String,
     as_path: Vec<String>,
+    /// `as` as a key of stored bytes, when it is a top-level field.
+    as_key: Option<CString>,
     equality: Option<(FieldPath, FieldPath)>,
     lets: Vec<Expr>,
     /// The sub-pipeline (empty for the equality form).
@@ -133,13 +137,25 @@ impl LookupSpec {
                 "give 'localField' and 'foreignField', or a 'pipeline' (or both)".into(),
             ));
         }
+        let as_key = match as_path.as_slice() {
+            [one] => CString::try_from(one.clone()).ok(),
+            _ => None,
+        };
         Ok(LookupSpec {
             from,
+            as_key,
             as_path,
             equality,
             lets,
             pipeline: pipeline.unwrap_or_else(Pipeline::empty),
         })
+    }
+}
+
+impl LookupSpec {
+    /// The `as` field's path.
+    pub(crate) fn as_path(&self) -> &[String] {
+        &self.as_path
     }
 }
 
@@ -177,6 +193,8 @@ pub(crate) struct LookupStage<'p> {
     spec: &'p LookupSpec,
     label: &'p Label,
     next: Chain<'p>,
+    /// A following `$unwind` of the `as` field run here (`Some(preserve)`).
+    unwind: Option<bool>,
     /// The foreign collection, resolved on first use (`Some(None)`: it does not exist).
     target: Option<Option<std::sync::Arc<Target>>>,
     runs: u64,
@@ -188,16 +206,21 @@ pub(crate) struct LookupStage<'p> {
 
 impl<'p> LookupStage<'p> {
     /// A `$lookup` feeding `next`; `explain` collects plans and counters.
+    /// `unwind` is `Some(preserveNullAndEmptyArrays)` when the next stage,
+    /// an `$unwind` of the `as` field, is run here (one output per joined
+    /// document, no array built).
     pub(crate) fn new(
         spec: &'p LookupSpec,
         label: &'p Label,
         next: Chain<'p>,
         explain: bool,
+        unwind: Option<bool>,
     ) -> Self {
         LookupStage {
             spec,
             label,
             next,
+            unwind,
             target: None,
             runs: 0,
             first_plan: None,
@@ -207,7 +230,7 @@ impl<'p> LookupStage<'p> {
         }
     }
 
-    fn joined(&mut self, row: &Row<'_>, rc: &RunCx<'_>) -> Result<Vec<Bson>> {
+    fn joined(&mut self, row: &Row<'_>, rc: &RunCx<'_>) -> Result<Vec<Row<'static>>> {
         let spec = self.spec;
         if self.target.is_none() {
             self.target = Some(rc.targets.get(rc.store, rc.txn, &spec.from, rc.committed)?);
@@ -234,7 +257,11 @@ impl<'p> LookupStage<'p> {
         let label = self.label;
         let collect = |r: Row<'_>| -> Result<Flow> {
             budget.charge(size_of_docref(r.doc()), label)?;
-            out.push(Bson::Document(r.into_document()));
+            out.push(match r {
+                Row::Raw(raw) => Row::Buf(raw.to_owned()),
+                Row::Buf(b) => Row::Buf(b),
+                Row::Own(d) => Row::Own(d),
+            });
             Ok(Flow::More)
         };
         let sub_rc = rc.with_vars(vars);
@@ -263,12 +290,129 @@ impl<'p> LookupStage<'p> {
     }
 }
 
+/// `row` with its top-level field `key` set to `value` (in place when it
+/// exists), or removed when `value` is `None`, as stored bytes.
+fn with_raw_field(
+    row: &RawDocument,
+    key: &CStr,
+    value: Option<RawBsonRef<'_>>,
+) -> Result<RawDocumentBuf> {
+    let bad = |e: bson::error::Error| crate::Error::Corrupt {
+        location: "a document in a $lookup".into(),
+        message: e.to_string(),
+        lsn: None,
+    };
+    let mut out = RawDocumentBuf::new();
+    let mut placed = false;
+    for el in row.iter_elements() {
+        let el = el.map_err(bad)?;
+        if el.key() == key {
+            if let (false, Some(v)) = (placed, value) {
+                out.append(key, v);
+            }
+            placed = true;
+            continue;
+        }
+        out.append(el.key(), el.value().map_err(bad)?);
+    }
+    if let (false, Some(v)) = (placed, value) {
+        out.append(key, v);
+    }
+    Ok(out)
+}
+
+fn raw_of<'r>(row: &'r Row<'_>) -> Option<&'r RawDocument> {
+    match row {
+        Row::Raw(r) => Some(r),
+        Row::Buf(b) => Some(b),
+        Row::Own(_) => None,
+    }
+}
+
+impl LookupStage<'_> {
+    /// `row` with the `as` field set to `value` (`None`: removed).
+    fn output(&self, row: &Row<'_>, value: Option<Joined<'_>>) -> Result<Row<'static>> {
+        if let (Some(raw), Some(key)) = (raw_of(row), &self.spec.as_key) {
+            let raw_value = match &value {
+                None => Some(None),
+                Some(Joined::One(j)) => raw_of(j).map(|d| Some(RawBsonRef::Document(d))),
+                Some(Joined::All(_)) => None,
+            };
+            if let Some(v) = raw_value {
+                return Ok(Row::Buf(with_raw_field(raw, key, v)?));
+            }
+            if let Some(Joined::All(items)) = &value {
+                if items.iter().all(|j| raw_of(j).is_some()) {
+                    let mut arr = RawArrayBuf::new();
+                    for j in items.iter() {
+                        if let Some(d) = raw_of(j) {
+                            arr.push(RawBsonRef::Document(d));
+                        }
+                    }
+                    return Ok(Row::Buf(with_raw_field(
+                        raw,
+                        key,
+                        Some(RawBsonRef::Array(&arr)),
+                    )?));
+                }
+            }
+        }
+        let mut doc = row.doc().to_document();
+        match value {
+            None => remove_path(&mut doc, &self.spec.as_path),
+            Some(Joined::One(j)) => set_path(
+                &mut doc,
+                &self.spec.as_path,
+                Bson::Document(j.doc().to_document()),
+            ),
+            Some(Joined::All(items)) => set_path(
+                &mut doc,
+                &self.spec.as_path,
+                Bson::Array(
+                    items
+                        .iter()
+                        .map(|j| Bson::Document(j.doc().to_document()))
+                        .collect(),
+                ),
+            ),
+        }
+        Ok(Row::Own(doc))
+    }
+}
+
+/// What goes into the `as` field.
+enum Joined<'j> {
+    /// One joined document (`$lookup` + `$unwind`).
+    One(&'j Row<'static>),
+    /// The array of all of them.
+    All(&'j [Row<'static>]),
+}
+
 impl Stage for LookupStage<'_> {
     fn push(&mut self, row: Row<'_>, rc: &RunCx<'_>) -> Result<Flow> {
         let joined = self.joined(&row, rc)?;
-        let mut doc = row.into_document();
-        set_path(&mut doc, &self.spec.as_path, Bson::Array(joined));
-        self.next.push(Row::Own(doc), rc)
+        match self.unwind {
+            None => {
+                let out = self.output(&row, Some(Joined::All(&joined)))?;
+                self.next.push(out, rc)
+            }
+            Some(preserve) => {
+                if joined.is_empty() {
+                    if !preserve {
+                        return Ok(Flow::More);
+                    }
+                    let out = self.output(&row, None)?;
+                    return self.next.push(out, rc);
+                }
+                for j in &joined {
+                    let out = self.output(&row, Some(Joined::One(j)))?;
+                    if self.next.push(out, rc)? == Flow::Stop {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                Ok(Flow::More)
+            }
+        }
     }
 
     fn finish(&mut self, rc: &RunCx<'_>) -> Result<()> {
@@ -288,8 +432,12 @@ impl Stage for LookupStage<'_> {
             lookups: self.runs,
             plan,
             pipeline: self.pipeline_explain.clone(),
+            unwinding: self.unwind.is_some(),
         }));
         out.push(e);
+        if self.unwind.is_some() {
+            out.push(StageExplain::named("$unwind"));
+        }
         self.next.explain(out);
     }
 }

@@ -87,6 +87,14 @@ impl UnwindSpec {
     }
 }
 
+impl UnwindSpec {
+    /// `Some(preserveNullAndEmptyArrays)` when this unwinds exactly `path`
+    /// without `includeArrayIndex` (so a `$lookup` into `path` can run it).
+    pub(crate) fn coalesces_with(&self, path: &[String]) -> Option<bool> {
+        (self.path == path && self.index.is_none()).then_some(self.preserve)
+    }
+}
+
 fn lookup<'a>(doc: DocRef<'a>, path: &[String]) -> Option<ValRef<'a>> {
     let (head, rest) = path.split_first()?;
     let v = doc.get(head)?;
