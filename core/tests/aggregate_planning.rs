@@ -982,3 +982,84 @@ fn group_equals_reference() {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[test]
+fn lookup_then_unwind_runs_as_one_stage_with_the_same_results() {
+    let f = fx();
+    f.db.collection("o")
+        .unwrap()
+        .insert_many(vec![
+            json!({"_id": 1, "u": 1, "j": "old value, replaced in place", "x": 1}),
+            json!({"_id": 2, "u": 9, "x": 2}),
+            json!({"_id": 3, "u": [1, 2], "x": 3}),
+            json!({"_id": 4, "x": 4}),
+        ])
+        .unwrap();
+    f.db.collection("p")
+        .unwrap()
+        .insert_many(vec![
+            json!({"_id": 1, "k": 1, "n": "a"}),
+            json!({"_id": 2, "k": 2, "n": "b"}),
+            json!({"_id": 3, "k": 1, "n": "c"}),
+        ])
+        .unwrap();
+    let o = f.db.collection("o").unwrap();
+    for (as_field, preserve, before) in [
+        ("j", false, json!({"$match": {}})),
+        ("j", true, json!({"$match": {}})),
+        ("deep.j", true, json!({"$match": {}})),
+        ("j", true, json!({"$project": {"u": 1, "j": 1}})),
+    ] {
+        let lookup = json!({"$lookup": {"from": "p", "localField": "u", "foreignField": "k", "as": as_field}});
+        let unwind = json!({"$unwind": {"path": format!("${as_field}"), "preserveNullAndEmptyArrays": preserve}});
+        // Together (one stage), and kept apart by a $match that does nothing.
+        let together = o
+            .aggregate(json!([before.clone(), lookup.clone(), unwind.clone()]))
+            .to_vec()
+            .unwrap();
+        let apart = o
+            .aggregate(json!([before.clone(), lookup.clone(), {"$match": {}}, unwind.clone()]))
+            .to_vec()
+            .unwrap();
+        assert_eq!(
+            together, apart,
+            "as {as_field}, preserve {preserve}, after {before}"
+        );
+        let e = o
+            .aggregate(json!([before, lookup, unwind]))
+            .explain()
+            .unwrap();
+        let names: Vec<&str> = e.stages.iter().map(|s| s.stage.as_str()).collect();
+        assert!(names.ends_with(&["$lookup", "$unwind"]), "{names:?}");
+        assert!(
+            e.stages
+                .iter()
+                .find_map(|s| s.lookup.as_ref())
+                .unwrap()
+                .unwinding
+        );
+    }
+    let out = o
+        .aggregate(json!([{"$lookup": {"from": "p", "localField": "u", "foreignField": "k", "as": "j"}}, {"$unwind": "$j"}]))
+        .to_vec()
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            json!({"_id": 1, "u": 1, "j": {"_id": 1, "k": 1, "n": "a"}, "x": 1}),
+            json!({"_id": 1, "u": 1, "j": {"_id": 3, "k": 1, "n": "c"}, "x": 1}),
+            json!({"_id": 3, "u": [1, 2], "x": 3, "j": {"_id": 1, "k": 1, "n": "a"}}),
+            json!({"_id": 3, "u": [1, 2], "x": 3, "j": {"_id": 2, "k": 2, "n": "b"}}),
+            json!({"_id": 3, "u": [1, 2], "x": 3, "j": {"_id": 3, "k": 1, "n": "c"}}),
+        ]
+    );
+    // With includeArrayIndex the $unwind stays a stage of its own.
+    let e = o
+        .aggregate(
+            json!([{"$lookup": {"from": "p", "localField": "u", "foreignField": "k", "as": "j"}},
+                          {"$unwind": {"path": "$j", "includeArrayIndex": "i"}}]),
+        )
+        .explain()
+        .unwrap();
+    assert!(!e.stages[0].lookup.as_ref().unwrap().unwinding);
+}

@@ -359,7 +359,12 @@ impl LookupStage<'_> {
         }
         let mut doc = row.doc().to_document();
         match value {
-            None => remove_path(&mut doc, &self.spec.as_path),
+            None => {
+                // What `$lookup` then `$unwind` leave: the field set to [] and
+                // removed again (intermediate documents stay).
+                set_path(&mut doc, &self.spec.as_path, Bson::Array(Vec::new()));
+                remove_path(&mut doc, &self.spec.as_path);
+            }
             Some(Joined::One(j)) => set_path(
                 &mut doc,
                 &self.spec.as_path,
