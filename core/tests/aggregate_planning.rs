@@ -275,10 +275,7 @@ fn memory_error(r: Result<Vec<Value>, Error>, stage: &str) {
 fn blocking_stages_respect_the_memory_limit() {
     let f = fx();
     let c = users(&f);
-    assert_eq!(
-        collection_store::aggregate::DEFAULT_MEMORY_LIMIT,
-        100 * 1024 * 1024
-    );
+    assert_eq!(collection_store::DEFAULT_MEMORY_LIMIT, 100 * 1024 * 1024);
     let limit = 64 * 1024;
     // $group: 2,000 groups do not fit in 64 KiB, 10 do.
     memory_error(

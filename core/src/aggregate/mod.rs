@@ -10,16 +10,14 @@
 //!   → stage/        push-based operators: matching, shape ($project/$addFields/$unset/
 //!                   $replaceRoot), unwind, lookup, limit ($skip/$limit/$count) stream;
 //!                   group ($group/$bucket), sort, facet block under a memory budget
-//!   → builder.rs    Aggregate: to_vec, to_vec_as, aggregate_as, iteration, explain.rs
+//!   → explain.rs    what a run reports; the public builder (`Aggregate`: to_vec, to_vec_as,
+//!                   aggregate_as, iteration) is a handle, in handles/aggregate.rs
 //! ```
 //! Values come from `doc/` (stored documents are read in place through
 //! `ValRef`, compared with `doc::compare`), `$match` is the query language's
 //! `Filter`, `$sort` its `SortSpec`, and group keys use the `keys/` encoding.
 
 mod accumulator;
-#[cfg(feature = "async")]
-mod asynchronous;
-mod builder;
 mod explain;
 pub(crate) mod expr;
 mod parse;
@@ -28,7 +26,12 @@ mod run;
 mod stage;
 mod value;
 
-#[cfg(feature = "async")]
-pub use asynchronous::AsyncAggregate;
-pub use builder::{Aggregate, AggregateAs, AggregateAsIter, AggregateIter, DEFAULT_MEMORY_LIMIT};
 pub use explain::{AggregateExplain, LookupExplain, StageExplain};
+pub(crate) use parse::Pipeline;
+pub(crate) use run::{run_on, Report, RunOn};
+pub(crate) use stage::{Flow, Row};
+
+/// The memory each blocking stage (`$group`, `$sort` without an index,
+/// `$bucket`, `$facet`, the source's in-memory sort) may hold by default:
+/// 100 MiB, as MongoDB's per-stage limit.
+pub const DEFAULT_MEMORY_LIMIT: usize = 100 * 1024 * 1024;

@@ -243,6 +243,7 @@ pub(crate) fn run_source(
         // Nothing to return; the plan is still reported.
     } else if !buffered {
         let mut skipped = 0u64;
+        let mut walk = rc.walk_reads();
         exec_read::run(
             rc.store,
             rc.txn,
@@ -250,6 +251,7 @@ pub(crate) fn run_source(
             &plan,
             filter,
             &mut stats,
+            &mut walk.as_mut(),
             &mut |_, raw| {
                 if rc.cancelled() {
                     return Ok(false);
@@ -263,12 +265,14 @@ pub(crate) fn run_source(
                 Ok(flow == Flow::More && src.limit.is_none_or(|l| passed < l))
             },
         )?;
+        rc.keep_reads(walk);
     } else {
         let label = src
             .sort_label
             .clone()
             .unwrap_or_else(|| Label::new(1, "$match", None));
         let mut sorter = Sorter::new(&src.sort, want, rc.memory_limit);
+        let mut walk = rc.walk_reads();
         exec_read::run(
             rc.store,
             rc.txn,
@@ -276,6 +280,7 @@ pub(crate) fn run_source(
             &plan,
             filter,
             &mut stats,
+            &mut walk.as_mut(),
             &mut |key, raw| {
                 if rc.cancelled() {
                     return Ok(false);
@@ -284,6 +289,7 @@ pub(crate) fn run_source(
                 Ok(true)
             },
         )?;
+        rc.keep_reads(walk);
         sort_memory = Some(sorter.peak() as u64);
         for row in sorter.take_sorted(src.skip) {
             passed += 1;

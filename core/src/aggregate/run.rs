@@ -2,6 +2,11 @@
 //! the caller's sink), let the source push the planned documents into it,
 //! finish it (blocking stages emit), and collect the explain.
 
+use std::cell::RefCell;
+use std::sync::atomic::AtomicBool;
+
+use heed::RoTxn;
+
 use super::explain::StageExplain;
 use super::parse::{Located, Pipeline, StageSpec};
 use super::plan::run_source;
@@ -13,11 +18,15 @@ use super::stage::matching::MatchStage;
 use super::stage::shape::{ReplaceRootStage, ShapeStage};
 use super::stage::sort::SortStage;
 use super::stage::unwind::UnwindStage;
-use super::stage::{Chain, RunCx};
+use super::stage::{Chain, Flow, Row, RunCx, Sink};
 use crate::error::Result;
+use crate::exec::read::Reads;
 use crate::exec::read::Target;
+use crate::exec::readset::ReadSet;
+use crate::exec::TargetCache;
 use crate::plan::{Explain, Plan};
 use crate::query::filter::Filter;
+use crate::storage::Store;
 
 /// What a run reports when explaining.
 #[derive(Debug, Clone)]
@@ -147,4 +156,67 @@ pub(crate) fn execute<'p>(
         sort_memory,
         stages,
     }))
+}
+
+/// Where and how a pipeline runs: the read view, the read set of the
+/// enclosing transaction (None outside one), the compiled collection
+/// definitions, and the run's settings.
+pub(crate) struct RunOn<'a> {
+    /// The tables.
+    pub(crate) store: &'a Store,
+    /// The read view.
+    pub(crate) txn: &'a RoTxn<'a>,
+    /// Compiled collection definitions.
+    pub(crate) targets: &'a TargetCache,
+    /// True when `txn` is a committed snapshot.
+    pub(crate) committed: bool,
+    /// Bytes each blocking stage may hold.
+    pub(crate) memory_limit: usize,
+    /// `$$NOW`.
+    pub(crate) now: i64,
+    /// Report how the run went.
+    pub(crate) explain: bool,
+    /// Set when the consumer went away.
+    pub(crate) cancel: Option<&'a AtomicBool>,
+}
+
+/// Runs `pipeline` on collection `name`, handing every output document to
+/// `emit`, recording what it read in `reads`.
+pub(crate) fn run_on(
+    on: RunOn<'_>,
+    reads: &mut Reads<'_>,
+    name: &str,
+    pipeline: &Pipeline,
+    emit: &mut dyn FnMut(Row<'_>) -> Result<Flow>,
+) -> Result<Option<Report>> {
+    let target = on.targets.get(on.store, on.txn, name, on.committed)?;
+    let recorded = reads.as_ref().map(|_| RefCell::new(ReadSet::default()));
+    if let (None, Some(r)) = (&target, recorded.as_ref()) {
+        r.borrow_mut().no_collection(name);
+    }
+    let rc = RunCx {
+        store: on.store,
+        txn: on.txn,
+        targets: on.targets,
+        committed: on.committed,
+        now: on.now,
+        memory_limit: on.memory_limit,
+        vars: Vec::new(),
+        cancel: on.cancel,
+        reads: recorded.as_ref(),
+    };
+    let sink = Sink::new(&mut *emit);
+    let report = execute(
+        pipeline,
+        target.as_deref(),
+        &rc,
+        None,
+        Box::new(sink),
+        on.explain,
+        false,
+    );
+    if let (Some(r), Some(cell)) = (reads.as_deref_mut(), recorded) {
+        r.append(&mut cell.into_inner());
+    }
+    report
 }

@@ -13,12 +13,14 @@ use super::sync::{self, SyncReport, TypedOptions};
 use super::update::Update;
 use super::Document;
 use crate::catalog::CollectionOptions;
-use crate::collection::{CollectionHandle, ExecSource, TxExec, UpdateOptions, UpdateResult};
-use crate::db::Database;
 use crate::error::{Error, Result};
-use crate::find::{Find, FindIter};
+use crate::handles::collection::{
+    CollectionHandle, ExecSource, TxExec, UpdateOptions, UpdateResult,
+};
+use crate::handles::database::Database;
+use crate::handles::find::{Find, FindIter};
+use crate::handles::transaction::Transaction;
 use crate::plan::Explain;
-use crate::txn::Transaction;
 
 /// A collection whose documents are `T` values. Obtain one with
 /// [`Database::typed`] (each statement runs in its own transaction) or
@@ -243,7 +245,7 @@ impl<T: Document, X: ExecSource> TypedCollection<T, X> {
 
     /// Starts an aggregation pipeline over this collection; its output is JSON
     /// (`to_vec`) or any serde type (`to_vec_as::<R>()`, `aggregate_as::<R>()`).
-    pub fn aggregate(&self, pipeline: Value) -> crate::aggregate::Aggregate<X> {
+    pub fn aggregate(&self, pipeline: Value) -> crate::Aggregate<X> {
         self.coll.aggregate(pipeline)
     }
 

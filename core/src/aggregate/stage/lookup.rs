@@ -233,7 +233,11 @@ impl<'p> LookupStage<'p> {
     fn joined(&mut self, row: &Row<'_>, rc: &RunCx<'_>) -> Result<Vec<Row<'static>>> {
         let spec = self.spec;
         if self.target.is_none() {
-            self.target = Some(rc.targets.get(rc.store, rc.txn, &spec.from, rc.committed)?);
+            let target = rc.targets.get(rc.store, rc.txn, &spec.from, rc.committed)?;
+            if target.is_none() {
+                rc.no_collection(&spec.from);
+            }
+            self.target = Some(target);
         }
         let doc = row.doc();
         let extra = spec

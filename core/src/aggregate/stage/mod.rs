@@ -22,6 +22,8 @@ pub(crate) mod unwind;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::cell::RefCell;
+
 use bson::raw::{RawDocument, RawDocumentBuf};
 use bson::{Bson, Document};
 use heed::RoTxn;
@@ -30,6 +32,7 @@ use super::explain::StageExplain;
 use super::expr::{Cx, ExprError};
 use crate::doc::DocRef;
 use crate::error::{Error, Result};
+use crate::exec::readset::ReadSet;
 use crate::exec::TargetCache;
 use crate::storage::Store;
 
@@ -131,6 +134,31 @@ pub(crate) struct RunCx<'t> {
     pub(crate) vars: Vec<Option<Bson>>,
     /// Set when the consumer went away: sources stop.
     pub(crate) cancel: Option<&'t AtomicBool>,
+    /// Where reads are recorded inside a transaction (None outside): each
+    /// walk records into its own set, appended here when it ends, so that a
+    /// `$lookup` running inside the source's walk records too.
+    pub(crate) reads: Option<&'t RefCell<ReadSet>>,
+}
+
+impl RunCx<'_> {
+    /// A fresh set for one walk's reads (None outside transactions).
+    pub(crate) fn walk_reads(&self) -> Option<ReadSet> {
+        self.reads.map(|_| ReadSet::default())
+    }
+
+    /// Keeps a walk's reads.
+    pub(crate) fn keep_reads(&self, walk: Option<ReadSet>) {
+        if let (Some(cell), Some(mut w)) = (self.reads, walk) {
+            cell.borrow_mut().append(&mut w);
+        }
+    }
+
+    /// Records that collection `name` did not exist.
+    pub(crate) fn no_collection(&self, name: &str) {
+        if let Some(cell) = self.reads {
+            cell.borrow_mut().no_collection(name);
+        }
+    }
 }
 
 impl<'t> RunCx<'t> {
@@ -150,6 +178,7 @@ impl<'t> RunCx<'t> {
             memory_limit: self.memory_limit,
             vars,
             cancel: self.cancel,
+            reads: self.reads,
         }
     }
 
