@@ -96,6 +96,29 @@ pub fn user(i: i64) -> User {
     }
 }
 
+/// One order of the aggregation benchmark: `{_id, user, amount}`, `user`
+/// being the `_id` of one of the benchmark users.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// Primary key.
+    #[serde(rename = "_id")]
+    pub id: i64,
+    /// The user who ordered (a `User` `_id` in `0..users`).
+    pub user: i64,
+    /// 0.00..999.99.
+    pub amount: f64,
+}
+
+/// Order number `j` among orders of `users` users.
+pub fn order(j: i64, users: u64) -> Order {
+    let h = mix((j as u64) ^ 0x5DEE_CE66_D1CE_4E5B);
+    Order {
+        id: j,
+        user: (h % users.max(1)) as i64,
+        amount: ((h >> 24) % 100_000) as f64 / 100.0,
+    }
+}
+
 /// The unindexed filter of workload W6: `{city: CITY, score: {$gt: MIN}}`.
 pub const SCAN_CITY: &str = "city07";
 /// Lower bound (exclusive) on `score` in workload W6.

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agg;
 pub mod data;
 pub mod engines;
 pub mod latency;

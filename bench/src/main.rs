@@ -7,6 +7,8 @@
 //!     [--docs N] [--seconds S] [--out DIR]
 //! cargo run --release -p collection-store-bench -- stress --clients 64 --duration 60s \
 //!     --mix read=70,update=20,insert=5,delete=5 [--collections users,orders]
+//! cargo run --release -p collection-store-bench [--features sqlite] -- agg \
+//!     [--docs N] [--orders M] [--seconds S] [--out DIR]
 //! cargo run --release -p collection-store-bench -- reopen --docs 1000000 --cycles 5
 //! ```
 
@@ -38,6 +40,8 @@ struct Cli {
 enum Cmd {
     /// Concurrent async clients issuing a mix of operations, then verify().
     Stress(StressArgs),
+    /// Aggregation pipelines beside SQL: GROUP BY, a join, an indexed range + group.
+    Agg(AggArgs),
     /// Open time after SIGKILL of a writer process under load (as after a
     /// process crash, and as after a power loss).
     Reopen(ReopenArgs),
@@ -112,6 +116,31 @@ struct SuiteArgs {
 }
 
 #[derive(Args)]
+struct AggArgs {
+    /// Engines, comma-separated (cs; sqlite with --features sqlite). Default: both when built.
+    #[arg(long, value_delimiter = ',')]
+    engines: Vec<String>,
+    /// Users to load (N).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    docs: u64,
+    /// Orders to load (default: as many as users).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    orders: Option<u64>,
+    /// Seconds measured per query and engine (at least 3 runs each).
+    #[arg(long, default_value_t = 5.0, value_parser = positive_secs)]
+    seconds: f64,
+    /// Output folder for the report (Markdown, JSON).
+    #[arg(long, default_value = "bench-report")]
+    out: PathBuf,
+    /// Base name of the report files (default: <date>-aggregation).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the engines' data directories go (default: the system temp dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct StressArgs {
     /// Concurrent clients (tokio tasks).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -167,6 +196,7 @@ fn main() -> ExitCode {
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     match cli.cmd {
         Some(Cmd::Stress(a)) => run_stress(a),
+        Some(Cmd::Agg(a)) => run_agg(a, command),
         Some(Cmd::Reopen(a)) => run_reopen(a),
         None => run_suite(cli.suite, command),
     }
@@ -231,6 +261,39 @@ fn run_suite(a: SuiteArgs, args: String) -> ExitCode {
         Ok((_, true)) => ExitCode::SUCCESS,
         Ok((_, false)) => {
             eprintln!("some checks failed or a workload failed: see the report");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_agg(a: AggArgs, args: String) -> ExitCode {
+    let mut engines = a.engines;
+    if engines.is_empty() {
+        engines.push("cs".into());
+        if cfg!(feature = "sqlite") {
+            engines.push("sqlite".into());
+        }
+    }
+    let features = if cfg!(feature = "sqlite") {
+        " --features sqlite"
+    } else {
+        ""
+    };
+    let cfg = collection_store_bench::agg::AggConfig {
+        docs: a.docs,
+        orders: a.orders.unwrap_or(a.docs),
+        seconds: a.seconds,
+        engines,
+        command: format!("cargo run --release -p collection-store-bench{features} -- {args}"),
+    };
+    match collection_store_bench::agg::run(&cfg, &a.out, a.name, a.data_dir) {
+        Ok(r) if r.figures.iter().all(|f| f.correct) => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("some answers were wrong: see the report");
             ExitCode::FAILURE
         }
         Err(e) => {

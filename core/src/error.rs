@@ -24,6 +24,19 @@ pub enum Error {
     /// A projection specification is malformed.
     #[error("invalid projection: {0}")]
     InvalidProjection(String),
+    /// An aggregation pipeline is malformed: unknown stage or expression operator,
+    /// wrong operand, undefined variable, ... The message names the stage.
+    #[error("invalid pipeline: {0}")]
+    InvalidPipeline(String),
+    /// A blocking aggregation stage (`$group`, `$sort` without an index, `$bucket`,
+    /// `$facet`, ...) needed more memory than its limit. Nothing was returned.
+    #[error("{stage} needs more than {limit} bytes of memory (the per-stage limit); filter or project documents earlier in the pipeline, or raise the limit with Aggregate::memory_limit")]
+    MemoryLimitExceeded {
+        /// The stage, with its position in the pipeline (`stage 2 ($group)`).
+        stage: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// A document is not acceptable for storage (not an object, bad field name, ...).
     #[error("invalid document: {0}")]
     InvalidDocument(String),
@@ -44,7 +57,9 @@ pub enum Error {
         limit: usize,
     },
     /// An update operator met a value of the wrong type in a stored document
-    /// (for example `$inc` on a string). The statement changed nothing.
+    /// (for example `$inc` on a string), or an aggregation expression could not
+    /// be evaluated on a document (`$add` on a string, `$divide` by zero); then
+    /// `path` names the stage and the output field. The statement changed nothing.
     #[error("cannot apply {operator} to field '{path}': {message}")]
     TypeMismatch {
         /// The update operator.
@@ -330,6 +345,11 @@ impl Clone for Error {
             InvalidUpdate(m) => InvalidUpdate(m.clone()),
             InvalidSort(m) => InvalidSort(m.clone()),
             InvalidProjection(m) => InvalidProjection(m.clone()),
+            InvalidPipeline(m) => InvalidPipeline(m.clone()),
+            MemoryLimitExceeded { stage, limit } => MemoryLimitExceeded {
+                stage: stage.clone(),
+                limit: *limit,
+            },
             InvalidDocument(m) => InvalidDocument(m.clone()),
             InvalidRegex { pattern, message } => InvalidRegex {
                 pattern: pattern.clone(),

@@ -83,6 +83,7 @@
 
 // The engine's layers, bottom to top; each uses only the ones above it in
 // this list (see ARCHITECTURE.md, "Layers").
+pub(crate) mod aggregate;
 pub(crate) mod catalog;
 pub(crate) mod doc;
 pub(crate) mod error;
@@ -101,10 +102,14 @@ pub mod replication;
 pub mod typed;
 pub(crate) mod verify;
 
+pub use aggregate::{AggregateExplain, LookupExplain, StageExplain, DEFAULT_MEMORY_LIMIT};
 pub use catalog::CollectionOptions;
 #[cfg(feature = "derive")]
 pub use collection_store_derive::{Document, Embedded};
 pub use error::{Error, Result};
+pub use handles::aggregate::{Aggregate, AggregateAs, AggregateAsIter, AggregateIter};
+#[cfg(feature = "async")]
+pub use handles::aggregate_async::AsyncAggregate;
 #[cfg(feature = "async")]
 pub use handles::async_api::{AsyncCollection, AsyncDatabase, AsyncFind};
 pub use handles::collection::{

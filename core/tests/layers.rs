@@ -10,7 +10,18 @@ use std::path::{Path, PathBuf};
 
 /// The engine's layers, bottom first (see ARCHITECTURE.md, "Layers").
 const LAYERS: &[&str] = &[
-    "error", "doc", "query", "keys", "storage", "index", "catalog", "log", "plan", "exec", "write",
+    "error",
+    "doc",
+    "query",
+    "keys",
+    "storage",
+    "index",
+    "catalog",
+    "log",
+    "plan",
+    "exec",
+    "aggregate",
+    "write",
 ];
 
 /// Modules above the engine: they may use every layer (and each other).

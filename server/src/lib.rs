@@ -16,7 +16,6 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod connection;
-pub mod count_pipeline;
 pub mod cursor;
 pub mod engine;
 pub mod errors;

@@ -29,7 +29,8 @@ pub struct SqliteEngine {
     dir: PathBuf,
 }
 
-fn connect(path: &Path, sync: Sync) -> EResult<Connection> {
+/// Opens a connection in WAL mode with `synchronous` set (and checked) and a 30 s busy timeout.
+pub fn connect(path: &Path, sync: Sync) -> EResult<Connection> {
     let c = Connection::open(path)?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     let mode = match sync {

@@ -5,8 +5,9 @@
 pub mod json;
 pub mod order;
 pub mod path;
+mod scan;
 pub mod value;
 
 pub use order::{compare, type_rank, values_equal};
 pub use path::FieldPath;
-pub use value::{DocRef, Num, ValRef};
+pub use value::{ArrRef, DocRef, Num, ValRef};

@@ -208,7 +208,11 @@ impl<'a> DocRef<'a> {
     /// The value of a top-level field, if present.
     pub fn get(&self, key: &str) -> Option<ValRef<'a>> {
         match self {
-            DocRef::Raw(d) => d.get(key).ok().flatten().map(ValRef::from),
+            DocRef::Raw(d) => match super::scan::get(d, key) {
+                super::scan::Scan::Found(v) => Some(v),
+                super::scan::Scan::Absent => None,
+                super::scan::Scan::Fallback => d.get(key).ok().flatten().map(ValRef::from),
+            },
             DocRef::Owned(d) => d.get(key).map(ValRef::from),
         }
     }

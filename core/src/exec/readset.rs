@@ -119,6 +119,11 @@ impl ReadSet {
         });
     }
 
+    /// Moves the reads of `other` to the end of this set.
+    pub fn append(&mut self, other: &mut ReadSet) {
+        self.checks.append(&mut other.checks);
+    }
+
     /// Records a finished range walk.
     pub fn range(&mut self, rec: RangeRec) {
         self.checks.push(rec.finish());

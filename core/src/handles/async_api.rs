@@ -24,7 +24,9 @@ use crate::{
     UpdateResult, VerifyReport,
 };
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) => Err(Error::TransactionClosed(format!(
@@ -190,6 +192,11 @@ impl AsyncCollection {
         AsyncFind {
             find: self.inner.find(filter),
         }
+    }
+
+    /// Starts an aggregation pipeline (see [`crate::Aggregate`]).
+    pub fn aggregate(&self, pipeline: Value) -> crate::AsyncAggregate {
+        crate::AsyncAggregate::new(self.inner.aggregate(pipeline))
     }
 
     /// See [`Collection::find_one`](crate::CollectionHandle::find_one).

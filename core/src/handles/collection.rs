@@ -339,6 +339,12 @@ impl<X: ExecSource> CollectionHandle<X> {
         Find::new(self.clone(), filter)
     }
 
+    /// Starts an aggregation pipeline (`json!([{"$match": ...}, {"$group": ...}])`);
+    /// run it with `to_vec`, `to_vec_as`, `explain` or by iterating.
+    pub fn aggregate(&self, pipeline: Value) -> crate::Aggregate<X> {
+        crate::Aggregate::new(self.clone(), pipeline)
+    }
+
     /// The document whose primary key equals `id` (a point lookup that skips
     /// filter parsing and planning).
     pub fn get(&self, id: Value) -> Result<Option<Value>> {

@@ -6,6 +6,9 @@
 //! hand them to the write path, and read through `exec`; the layers below
 //! never reach back up here.
 
+pub mod aggregate;
+#[cfg(feature = "async")]
+pub mod aggregate_async;
 #[cfg(feature = "async")]
 pub mod async_api;
 pub mod changes;

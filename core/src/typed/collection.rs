@@ -245,6 +245,12 @@ impl<T: Document, X: ExecSource> TypedCollection<T, X> {
         self.coll.find(filter)
     }
 
+    /// Starts an aggregation pipeline over this collection; its output is JSON
+    /// (`to_vec`) or any serde type (`to_vec_as::<R>()`, `aggregate_as::<R>()`).
+    pub fn aggregate(&self, pipeline: Value) -> crate::Aggregate<X> {
+        self.coll.aggregate(pipeline)
+    }
+
     /// Counts the documents matching `filter`.
     pub fn count(&self, filter: Filter<T>) -> Result<u64> {
         self.coll.count(filter.into_json()?)

@@ -10,7 +10,7 @@ use crate::engine::{Access, FindSpec, Scope};
 use crate::errors::{code, CmdResult, CommandError};
 
 /// Documents in a first batch when the client gives no `batchSize`.
-const DEFAULT_FIRST_BATCH: u64 = 101;
+pub const DEFAULT_FIRST_BATCH: u64 = 101;
 
 /// `find`.
 pub fn find(r: &mut Request<'_>) -> CmdResult<Document> {
@@ -72,31 +72,64 @@ pub fn find(r: &mut Request<'_>) -> CmdResult<Document> {
             Some(c) => c.find(&spec),
             None => Ok(Vec::new()),
         })?;
-        let cap = r.shared.cursors.limits().max_buffered_bytes;
-        let size: usize = all.iter().map(cursor::approx_size).sum();
-        if size > cap {
-            return Err(CommandError::new(
-                code::QUERY_EXCEEDED_MEMORY_LIMIT,
-                format!(
-                    "the sorted result is {size} bytes, above the {cap}-byte limit for a buffered cursor; add a limit, a narrower filter, or sort by the primary key ascending (streamed)"
-                ),
-            ));
-        }
-        let mut buf: VecDeque<Document> = all.into();
-        let docs = cursor::take_buffered(&mut buf, Some(first), MAX_BATCH_BYTES);
-        let more = !buf.is_empty();
-        (docs, more.then_some(Source::Buffered(buf)))
+        return buffered_reply(
+            r,
+            &name,
+            all,
+            first,
+            single,
+            "add a limit, a narrower filter, or sort by the primary key ascending (streamed)",
+        );
     };
+    reply(r, &name, docs, source, single)
+}
+
+/// The first batch of a computed result (a sorted find, an aggregation),
+/// with a buffered cursor over the rest unless `single`. A result above the
+/// buffered-cursor limit fails with `QueryExceededMemoryLimitNoDiskUseAllowed`,
+/// `advice` saying how to avoid it.
+pub fn buffered_reply(
+    r: &mut Request<'_>,
+    name: &str,
+    all: Vec<Document>,
+    first: u64,
+    single: bool,
+    advice: &str,
+) -> CmdResult<Document> {
+    let cap = r.shared.cursors.limits().max_buffered_bytes;
+    let size: usize = all.iter().map(cursor::approx_size).sum();
+    if size > cap {
+        return Err(CommandError::new(
+            code::QUERY_EXCEEDED_MEMORY_LIMIT,
+            format!(
+                "the result is {size} bytes, above the {cap}-byte limit for a buffered cursor; {advice}"
+            ),
+        ));
+    }
+    let mut buf: VecDeque<Document> = all.into();
+    let docs = cursor::take_buffered(&mut buf, Some(first), MAX_BATCH_BYTES);
+    let more = !buf.is_empty();
+    reply(r, name, docs, more.then_some(Source::Buffered(buf)), single)
+}
+
+/// A first-batch reply, opening a cursor over `source` unless `single`.
+fn reply(
+    r: &mut Request<'_>,
+    name: &str,
+    docs: Vec<Document>,
+    source: Option<Source>,
+    single: bool,
+) -> CmdResult<Document> {
     let id = match source {
         Some(source) if !single => {
             r.shared.cursors.check_room(r.conn.id)?;
             r.shared
                 .cursors
-                .open(name.clone(), source, r.conn.id, r.conn.user.clone())
+                .open(name.to_owned(), source, r.conn.id, r.conn.user.clone())
         }
         _ => 0,
     };
-    Ok(args::cursor_reply("firstBatch", docs, id, &name))
+    Ok(args::cursor_reply("firstBatch", docs, id, name))
 }
 
 /// `getMore`.

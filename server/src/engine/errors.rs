@@ -15,7 +15,14 @@ pub fn command_error(e: Error) -> CommandError {
         | Error::InvalidRegex { .. }
         | Error::Overflow { .. }
         | Error::InvalidConsumer(_) => code::BAD_VALUE,
-        Error::InvalidUpdate(_) => code::FAILED_TO_PARSE,
+        // The server refuses stage names MongoDB does not know before the
+        // engine runs (40324); what the engine still calls unsupported is a
+        // real MongoDB stage it does not run.
+        Error::InvalidPipeline(m) if m.contains("unknown or unsupported stage") => {
+            code::COMMAND_NOT_SUPPORTED
+        }
+        Error::InvalidUpdate(_) | Error::InvalidPipeline(_) => code::FAILED_TO_PARSE,
+        Error::MemoryLimitExceeded { .. } => code::QUERY_EXCEEDED_MEMORY_LIMIT,
         Error::DocumentTooLarge { .. } => code::BSON_OBJECT_TOO_LARGE,
         Error::TypeMismatch { .. } => code::TYPE_MISMATCH,
         Error::ImmutableField { .. } => code::IMMUTABLE_FIELD,

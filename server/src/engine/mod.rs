@@ -308,6 +308,24 @@ impl Coll<'_> {
         Ok(rows.into_iter().map(doc_from_json).collect())
     }
 
+    /// Runs an aggregation pipeline to completion.
+    pub fn aggregate(&self, pipeline: &[Document]) -> CmdResult<Vec<Document>> {
+        let pipeline = serde_json::Value::Array(pipeline.iter().map(doc_to_json).collect());
+        on!(self, c => c.aggregate(pipeline).to_vec())
+            .map(|rows| rows.into_iter().map(doc_from_json).collect())
+            .map_err(command_error)
+    }
+
+    /// Runs an aggregation pipeline and reports how it ran (the engine's
+    /// `AggregateExplain`: the source's plan, absorbed stages, each stage).
+    pub fn explain_aggregate(&self, pipeline: &[Document]) -> CmdResult<Document> {
+        let pipeline = serde_json::Value::Array(pipeline.iter().map(doc_to_json).collect());
+        let plan = on!(self, c => c.aggregate(pipeline).explain()).map_err(command_error)?;
+        let plan = serde_json::to_value(plan)
+            .map_err(|e| CommandError::new(code::INTERNAL_ERROR, e.to_string()))?;
+        Ok(doc_from_json(plan))
+    }
+
     /// The document with primary key `id`.
     pub fn get(&self, id: &Bson) -> CmdResult<Option<Document>> {
         let id = json::to_json(id);

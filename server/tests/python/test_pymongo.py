@@ -20,6 +20,7 @@ import time
 import unittest
 import urllib.request
 import json
+import datetime
 
 import bson
 import pymongo
@@ -321,16 +322,120 @@ class Counting(ServerTest):
         self.assertEqual(c.distinct("tags", {"city": "c0"}), [0, 1, 2, "x"])
         self.assertEqual(self.db.absent.count_documents({}), 0)
 
-    def test_other_pipelines_are_refused_clearly(self):
-        c = self.db.cnt2
+
+class Aggregation(ServerTest):
+    """aggregate through the engine's pipeline, results through cursors."""
+
+    def test_group_sort_and_small_batches(self):
+        c = self.db.sales
+        c.insert_many([{"_id": i, "city": f"c{i % 5}", "amount": i} for i in range(500)])
+        out = list(c.aggregate([
+            {"$group": {"_id": "$city", "n": {"$sum": 1}, "total": {"$sum": "$amount"},
+                        "avg": {"$avg": "$amount"}, "top": {"$max": "$amount"}}},
+            {"$sort": {"_id": 1}},
+        ]))
+        self.assertEqual(out, [{"_id": f"c{k}", "n": 100, "total": 100 * k + 24750,
+                                "avg": (100 * k + 24750) / 100, "top": 495 + k} for k in range(5)])
+        # 400 documents in batches of 7: the driver pages with getMore.
+        docs = list(c.aggregate([
+            {"$match": {"amount": {"$gte": 100}}},
+            {"$sort": {"amount": -1}},
+            {"$project": {"_id": 0, "a": "$amount", "odd": {"$eq": [{"$mod": ["$amount", 2]}, 1]}}},
+        ], batchSize=7))
+        self.assertEqual([d["a"] for d in docs], list(range(499, 99, -1)))
+        self.assertEqual([d["odd"] for d in docs[:2]], [True, False])
+        # The same by hand: a first batch, a cursor id, getMore until it is 0.
+        r = self.db.command("aggregate", "sales", pipeline=[{"$match": {"city": "c3"}}],
+                            cursor={"batchSize": 30})
+        self.assertEqual(len(r["cursor"]["firstBatch"]), 30)
+        self.assertNotEqual(r["cursor"]["id"], 0)
+        self.assertEqual(r["cursor"]["ns"], "t_test_group_sort_and_small_batches.sales")
+        seen = [d["_id"] for d in r["cursor"]["firstBatch"]]
+        cid = r["cursor"]["id"]
+        while cid != 0:
+            m = self.db.command("getMore", cid, collection="sales", batchSize=30)
+            seen += [d["_id"] for d in m["cursor"]["nextBatch"]]
+            cid = m["cursor"]["id"]
+        self.assertEqual(seen, list(range(3, 500, 5)))
+        # count_documents and $count give the same number.
+        self.assertEqual(list(c.aggregate([{"$match": {"city": "c1"}}, {"$count": "n"}])), [{"n": 100}])
+        self.assertEqual(c.count_documents({"city": "c1"}, skip=95), 5)
+        self.assertEqual(list(self.db.absent.aggregate([{"$group": {"_id": None, "n": {"$sum": 1}}}])), [])
+
+    def test_lookup_unwind_facet_and_dates(self):
+        users, orders = self.db.users, self.db.orders
+        users.insert_many([{"_id": u, "name": f"user{u}"} for u in range(3)])
+        orders.insert_many([{"_id": o, "user": o % 4, "qty": o,
+                             "at": datetime.datetime(2024, 1 + o % 12, 1, tzinfo=datetime.timezone.utc)}
+                            for o in range(8)])
+        orders.create_index("user")
+        users.create_index("name")
+        joined = list(orders.aggregate([
+            {"$lookup": {"from": "users", "localField": "user", "foreignField": "_id", "as": "u"}},
+            {"$unwind": {"path": "$u", "preserveNullAndEmptyArrays": True}},
+            {"$project": {"who": {"$ifNull": ["$u.name", "nobody"]}, "month": {"$month": "$at"}}},
+        ]))
+        self.assertEqual(joined, [{"_id": o, "who": f"user{o % 4}" if o % 4 < 3 else "nobody",
+                                   "month": 1 + o % 12} for o in range(8)])
+        per_user = list(users.aggregate([
+            {"$lookup": {"from": "orders", "let": {"id": "$_id"}, "as": "o", "pipeline": [
+                {"$match": {"$expr": {"$eq": ["$user", "$$id"]}}},
+                {"$group": {"_id": None, "qty": {"$sum": "$qty"}}},
+            ]}},
+            {"$project": {"qty": {"$arrayElemAt": ["$o.qty", 0]}}},
+        ]))
+        self.assertEqual(per_user, [{"_id": 0, "qty": 4}, {"_id": 1, "qty": 6}, {"_id": 2, "qty": 8}])
+        facet = list(orders.aggregate([{"$facet": {
+            "big": [{"$match": {"qty": {"$gte": 6}}}, {"$count": "n"}],
+            "byUser": [{"$sortByCount": "$user"}, {"$limit": 1}],
+        }}]))
+        self.assertEqual(facet[0]["big"], [{"n": 2}])
+        self.assertEqual(facet[0]["byUser"][0]["count"], 2)
+        # explain: the leading $match uses the index, the $lookup the foreign primary key.
+        plan = self.db.command("aggregate", "orders", explain=True, pipeline=[
+            {"$match": {"user": 1}},
+            {"$lookup": {"from": "users", "localField": "user", "foreignField": "_id", "as": "u"}},
+        ])["collectionStore"]
+        self.assertEqual(plan["source"]["stage"], "IXSCAN")
+        self.assertEqual(plan["source"]["index"], "user_1")
+        self.assertEqual(plan["stages"][0]["stage"], "$lookup")
+        self.assertEqual(plan["stages"][0]["lookup"]["plan"]["stage"], "IDHACK")
+
+    def test_inside_a_transaction(self):
+        c = self.db.acct
+        c.insert_many([{"_id": i, "bal": 10} for i in range(3)])
+        total = [{"$group": {"_id": None, "sum": {"$sum": "$bal"}}}]
+        with self.client.start_session() as s:
+            with s.start_transaction():
+                c.insert_one({"_id": 9, "bal": 70}, session=s)
+                self.assertEqual(list(c.aggregate(total, session=s))[0]["sum"], 100)
+                self.assertEqual(list(c.aggregate(total))[0]["sum"], 30)
+        self.assertEqual(list(c.aggregate(total))[0]["sum"], 100)
+
+    def test_errors_have_codes(self):
+        c = self.db.agg_err
         c.insert_one({"a": 1})
+        cases = [
+            ([{"$bogus": {}}], 40324),
+            ([{"$facet": {"x": [{"$nope": 1}]}}], 40324),
+            ([{"$out": "elsewhere"}], 115),
+            ([{"$project": {"x": {"$noSuchOperator": 1}}}], 9),
+            ([{"$group": {"n": {"$sum": 1}}}], 9),  # no _id
+            ([{"$limit": -1}], 9),
+            ([{"$project": {"x": {"$add": ["$a", "text"]}}}], 14),  # TypeMismatch at run time
+        ]
+        for pipeline, code in cases:
+            with self.assertRaises(OperationFailure, msg=str(pipeline)) as e:
+                list(c.aggregate(pipeline))
+            self.assertEqual(e.exception.code, code, f"{pipeline}: {e.exception}")
         with self.assertRaises(OperationFailure) as e:
-            list(c.aggregate([{"$lookup": {"from": "x", "as": "y", "localField": "a", "foreignField": "b"}}]))
+            self.db.command("aggregate", "agg_err", pipeline=[])  # no cursor option
+        self.assertEqual(e.exception.code, 9)
+        with self.assertRaises(OperationFailure) as e:
+            list(c.aggregate([], collation={"locale": "fr"}))
         self.assertEqual(e.exception.code, 115)
-        self.assertIn("$lookup", str(e.exception))
-        with self.assertRaises(OperationFailure) as e:
-            list(c.aggregate([{"$bogus": {}}]))
-        self.assertEqual(e.exception.code, 40324)
+        self.assertEqual(c.count_documents({}), 1)
+        self.assertIsNone(self.db.elsewhere.find_one())
 
 
 class Transactions(ServerTest):
