@@ -51,7 +51,7 @@ fn check(index: usize, op: &WriteOp, expect: Expect, actual: u64) -> Result<()> 
         Expect::Exactly(n) if n != actual => Err(OrmError::Expectation {
             index,
             what: op.what(),
-            collection: op.collection().name.clone(),
+            collection: op.collection().name.to_string(),
             expected: n,
             actual,
         }),
@@ -61,13 +61,13 @@ fn check(index: usize, op: &WriteOp, expect: Expect, actual: u64) -> Result<()> 
 
 impl<'t> Batch<'t, '_> {
     fn coll(&mut self, c: &CollectionRef) -> collection_store::Result<TxCollection<'t>> {
-        if let Some(h) = self.handles.get(&c.name) {
+        if let Some(h) = self.handles.get(c.name.as_ref()) {
             return Ok(h.clone());
         }
         let h = self
             .tx
-            .collection_with(&c.name, CollectionOptions::with_id_field(&c.id_field))?;
-        self.handles.insert(c.name.clone(), h.clone());
+            .collection_with(&c.name, CollectionOptions::with_id_field(c.id_field.as_ref()))?;
+        self.handles.insert(c.name.to_string(), h.clone());
         Ok(h)
     }
 
@@ -75,7 +75,7 @@ impl<'t> Batch<'t, '_> {
         let failed = |source: Error| OrmError::Statement {
             index,
             what: op.what(),
-            collection: op.collection().name.clone(),
+            collection: op.collection().name.to_string(),
             source,
         };
         match op {
@@ -151,22 +151,22 @@ impl<'t> Batch<'t, '_> {
         let coll = self.coll(c)?;
         let ids: Vec<Value> = coll
             .find(filter)
-            .projection(json!({ c.id_field.as_str(): 1 }))
+            .projection(json!({ c.id_field.as_ref(): 1 }))
             .limit(if multi { 0 } else { 1 })
             .to_vec()?
             .into_iter()
-            .filter_map(|mut d| d.get_mut(&c.id_field).map(Value::take))
+            .filter_map(|mut d| d.get_mut(c.id_field.as_ref()).map(Value::take))
             .collect();
         if ids.is_empty() {
             return Ok(0);
         }
-        let n = coll.delete_many(json!({ c.id_field.as_str(): {"$in": ids} }))?;
+        let n = coll.delete_many(json!({ c.id_field.as_ref(): {"$in": ids} }))?;
         for rule in cascade {
             let next = CascadeRule::from_relations(&(rule.next)());
             let child_filter = json!({ rule.foreign_path.as_str(): {"$in": ids} });
             self.delete(&rule.child, child_filter, true, &next, deleted)?;
         }
-        deleted.extend(ids.into_iter().map(|id| (c.name.clone(), id)));
+        deleted.extend(ids.into_iter().map(|id| (c.name.to_string(), id)));
         Ok(n)
     }
 }
@@ -182,7 +182,7 @@ pub(crate) fn insert_many(
     let mut report = InsertReport::default();
     let tx = db.begin()?;
     {
-        let coll = tx.collection_with(&c.name, CollectionOptions::with_id_field(&c.id_field))?;
+        let coll = tx.collection_with(&c.name, CollectionOptions::with_id_field(c.id_field.as_ref()))?;
         let mut stopped = false;
         for (i, doc) in docs.into_iter().enumerate() {
             if stopped {

@@ -98,7 +98,7 @@ impl Driver for EmbeddedDriver {
         self.write(move |db| {
             let coll = db.collection_with(
                 &c.name,
-                collection_store::CollectionOptions::with_id_field(&c.id_field),
+                collection_store::CollectionOptions::with_id_field(c.id_field.as_ref()),
             )?;
             Ok(coll.insert_one(doc)?)
         })
@@ -128,7 +128,7 @@ impl Driver for EmbeddedDriver {
         self.write(move |db| {
             let coll = db.collection_with(
                 &c.name,
-                collection_store::CollectionOptions::with_id_field(&c.id_field),
+                collection_store::CollectionOptions::with_id_field(c.id_field.as_ref()),
             )?;
             let options = if upsert {
                 collection_store::UpdateOptions::upsert()

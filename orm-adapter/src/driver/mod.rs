@@ -26,6 +26,8 @@ mod read;
 mod replica;
 mod transaction;
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use bson::RawDocumentBuf;
 use collection_store::typed::{SchemaSync, SyncReport};
@@ -47,21 +49,24 @@ pub type Doc = RawDocumentBuf;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CollectionRef {
     /// The collection name.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// The primary key field (`_id` unless the schema says otherwise).
-    pub id_field: String,
+    pub id_field: Cow<'static, str>,
 }
 
 impl CollectionRef {
     /// A collection reference.
-    pub fn new(name: impl Into<String>, id_field: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        id_field: impl Into<Cow<'static, str>>,
+    ) -> Self {
         CollectionRef {
             name: name.into(),
             id_field: id_field.into(),
         }
     }
 
-    /// The collection of documents of type `T`.
+    /// The collection of documents of type `T` (no allocation).
     pub fn of<T: collection_store::Document>() -> Self {
         CollectionRef::new(T::COLLECTION, T::ID_FIELD)
     }

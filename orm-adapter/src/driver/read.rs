@@ -32,16 +32,16 @@ impl Reader {
     /// The collection's handle; `None` when it does not exist (reads of a
     /// missing collection find nothing and create nothing).
     pub(crate) fn collection(&self, c: &CollectionRef) -> Result<Option<Collection>> {
-        if let Some(h) = self.handles.read().get(&c.name) {
+        if let Some(h) = self.handles.read().get(c.name.as_ref()) {
             return Ok(Some(h.clone()));
         }
-        if !self.db.list_collections()?.iter().any(|n| *n == c.name) {
+        if !self.db.list_collections()?.iter().any(|n| *n == c.name.as_ref()) {
             return Ok(None);
         }
         let h = self
             .db
-            .collection_with(&c.name, CollectionOptions::with_id_field(&c.id_field))?;
-        self.handles.write().insert(c.name.clone(), h.clone());
+            .collection_with(&c.name, CollectionOptions::with_id_field(c.id_field.as_ref()))?;
+        self.handles.write().insert(c.name.to_string(), h.clone());
         Ok(Some(h))
     }
 

@@ -146,7 +146,7 @@ impl Driver for ReplicaDriver {
         policy: SchemaSync,
     ) -> Result<SyncReport> {
         let mut report = SyncReport::default();
-        report.collection = schema.collection.name.clone();
+        report.collection = schema.collection.name.to_string();
         report.skipped = true;
         if policy == SchemaSync::Off {
             return Ok(report);
@@ -174,7 +174,7 @@ impl Driver for ReplicaDriver {
             .collect();
         if !missing.is_empty() {
             return Err(OrmError::SchemaMismatch {
-                collection: schema.collection.name.clone(),
+                collection: schema.collection.name.to_string(),
                 missing,
             });
         }

@@ -72,7 +72,7 @@ impl std::fmt::Debug for EntityManager {
 }
 
 fn id_filter(c: &CollectionRef, id: Value) -> Value {
-    json!({ c.id_field.as_str(): id })
+    json!({ c.id_field.as_ref(): id })
 }
 
 impl EntityManager {
@@ -136,28 +136,34 @@ impl EntityManager {
             decoded.push((key, value, doc));
         }
         let mut ctx = self.ctx.lock();
-        let mut out = Vec::with_capacity(decoded.len());
-        for (key, value, doc) in decoded {
-            match ctx.entries.get(&key) {
-                Some(Entry {
-                    state: State::Removed(_),
-                    ..
-                }) => {}
-                Some(e) => out.push(downcast::<T>(&e.handle)),
-                None => {
-                    let m = Managed::new(value);
-                    ctx.entries.insert(
-                        key,
-                        Entry {
-                            handle: Arc::new(m.clone()),
-                            state: State::Clean(Snapshot::Raw(doc)),
-                        },
-                    );
-                    out.push(m);
-                }
+        Ok(decoded
+            .into_iter()
+            .filter_map(|(key, value, doc)| Self::insert_loaded(&mut ctx, key, value, doc))
+            .collect())
+    }
+
+    /// The managed instance for a loaded document (the existing one wins;
+    /// `None` when it is scheduled for removal).
+    fn insert_loaded<T: Entity>(
+        ctx: &mut Context,
+        key: Key,
+        value: T,
+        doc: Doc,
+    ) -> Option<Managed<T>> {
+        match ctx.entries.entry(key) {
+            indexmap::map::Entry::Occupied(e) => match e.get().state {
+                State::Removed(_) => None,
+                _ => Some(downcast::<T>(&e.get().handle)),
+            },
+            indexmap::map::Entry::Vacant(v) => {
+                let m = Managed::new(value);
+                v.insert(Entry {
+                    handle: Arc::new(m.clone()),
+                    state: State::Clean(Snapshot::Raw(doc)),
+                });
+                Some(m)
             }
         }
-        Ok(out)
     }
 
     pub(crate) fn lookup<T: Entity>(&self, key: &Key) -> Option<Option<Managed<T>>> {
@@ -200,7 +206,11 @@ impl EntityManager {
         }
         let id = serde_json::to_value(id).map_err(OrmError::serialization::<T::Id>)?;
         let docs = self.driver.get(&CollectionRef::of::<T>(), vec![id]).await?;
-        Ok(self.register(docs)?.into_iter().next())
+        let Some(doc) = docs.into_iter().next() else {
+            return Ok(None);
+        };
+        let value: T = decode(&doc)?;
+        Ok(Self::insert_loaded(&mut self.ctx.lock(), key, value, doc))
     }
 
     /// How many stored documents match `query` (its sort, skip and limit are

@@ -88,7 +88,7 @@ impl EntityManager {
         }
         if !missing.is_empty() {
             let target = CollectionRef::of::<R::Target>();
-            let filter = json!({ target.id_field.as_str(): {"$in": missing} });
+            let filter = json!({ target.id_field.as_ref(): {"$in": missing} });
             let docs = self.driver().find(&target, FindQuery::new(filter)).await?;
             for m in self.register::<R::Target>(docs)? {
                 if let Some(id) = m.read().id() {
