@@ -333,7 +333,10 @@ impl Translator<'_> {
                     let v = self.value(l)?;
                     return Ok(self.compare(&col, cmp.flip(), v, want));
                 }
-                return Err(OrmError::UnsupportedExpression(describe(whole)));
+                return Err(OrmError::UnsupportedExpression(format!(
+                    "{} as the left side of {op:?} (only a column can be compared)",
+                    describe(l)
+                )));
             }
         };
         if matches!(r, Expr::Column(_)) {
