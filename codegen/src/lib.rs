@@ -174,7 +174,11 @@ fn parse_cascade(meta: &syn::meta::ParseNestedMeta, allowed: &[&str]) -> syn::Re
         if !allowed.contains(&rule.as_str()) {
             return Err(m.error(format!(
                 "unknown cascade rule `{rule}` here; expected {}",
-                allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(" or ")
+                allowed
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )));
         }
         match rule.as_str() {
@@ -198,8 +202,12 @@ fn parse_has_many(meta: &syn::meta::ParseNestedMeta) -> syn::Result<HasMany> {
     let content;
     syn::parenthesized!(content in meta.input);
     let shape = "expected `has_many(name, Target.field, cascade(remove))`";
-    let name: Ident = content.parse().map_err(|e| syn::Error::new(e.span(), shape))?;
-    content.parse::<Token![,]>().map_err(|e| syn::Error::new(e.span(), shape))?;
+    let name: Ident = content
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), shape))?;
+    content
+        .parse::<Token![,]>()
+        .map_err(|e| syn::Error::new(e.span(), shape))?;
     let mut target = syn::Path {
         leading_colon: None,
         segments: Punctuated::new(),
@@ -544,11 +552,17 @@ impl Model {
             [] => {}
             [(i, span), rest @ ..] => {
                 if Some(*i) == model.id {
-                    errors.push(syn::Error::new(*span, "the primary key cannot be the version field"));
+                    errors.push(syn::Error::new(
+                        *span,
+                        "the primary key cannot be the version field",
+                    ));
                 }
                 let f = &model.fields[*i];
                 if f.skip || f.flatten {
-                    errors.push(syn::Error::new(*span, "the version field must be stored (not skipped or flattened)"));
+                    errors.push(syn::Error::new(
+                        *span,
+                        "the version field must be stored (not skipped or flattened)",
+                    ));
                 }
                 model.version_field = Some(*i);
                 for (_, span) in rest {

@@ -108,7 +108,10 @@ async fn show(em: &EntityManager) -> collection_store_orm::Result<()> {
     );
     for p in em.repository::<Product>().find_all().await? {
         let p = p.read();
-        println!("  {} {:<8} stock {} (version {})", p.sku, p.name, p.stock, p.version);
+        println!(
+            "  {} {:<8} stock {} (version {})",
+            p.sku, p.name, p.stock, p.version
+        );
     }
     Ok(())
 }

@@ -74,8 +74,11 @@ fn report(what: &str, raw: f64, orm: f64, rounds: usize, n: u64) {
 
 fn open(durability: Durability) -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open_with(dir.path(), DatabaseOptions::default().durability(durability))
-        .unwrap();
+    let db = Database::open_with(
+        dir.path(),
+        DatabaseOptions::default().durability(durability),
+    )
+    .unwrap();
     let users = db.typed::<User>().unwrap();
     for chunk in sample::users(USERS).chunks(1000) {
         users.insert_many(chunk).unwrap();
@@ -105,7 +108,13 @@ fn reads() {
             em.clear();
         },
     );
-    report("find_by_id, fresh context (blocking API)", raw, orm, rounds, per_round);
+    report(
+        "find_by_id, fresh context (blocking API)",
+        raw,
+        orm,
+        rounds,
+        per_round,
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -125,7 +134,13 @@ fn reads() {
             em.clear();
         },
     );
-    report("find_by_id, fresh context (tokio)", raw, orm, rounds, per_round);
+    report(
+        "find_by_id, fresh context (tokio)",
+        raw,
+        orm,
+        rounds,
+        per_round,
+    );
 
     let (raw, orm, rounds) = compare(
         per_round,
@@ -138,7 +153,13 @@ fn reads() {
             std::hint::black_box(u.read().age);
         },
     );
-    report("find_by_id, identity-map hit (blocking API)", raw, orm, rounds, per_round);
+    report(
+        "find_by_id, identity-map hit (blocking API)",
+        raw,
+        orm,
+        rounds,
+        per_round,
+    );
 }
 
 fn flushes(durability: Durability, label: &str) {

@@ -512,10 +512,7 @@ mod tests {
         // Comparisons with NULL are never TRUE, negated or not.
         assert_eq!(f(Expr::col("a").eq(Option::<i32>::None)), nothing());
         assert_eq!(f(Expr::col("a").eq(Option::<i32>::None).not()), nothing());
-        assert_eq!(
-            f(Expr::col("a").is_not_in([Some(1), None])),
-            nothing()
-        );
+        assert_eq!(f(Expr::col("a").is_not_in([Some(1), None])), nothing());
     }
 
     #[test]
@@ -555,7 +552,10 @@ mod tests {
     #[test]
     fn qualified_columns_must_name_the_table() {
         let e = Expr::col(("users", "age")).gt(1);
-        assert_eq!(filter_for_table(&e, "users").unwrap(), json!({"age": {"$gt": 1}}));
+        assert_eq!(
+            filter_for_table(&e, "users").unwrap(),
+            json!({"age": {"$gt": 1}})
+        );
         assert!(matches!(
             filter_for_table(&e, "orders"),
             Err(OrmError::UnsupportedExpression(_))

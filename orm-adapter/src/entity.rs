@@ -222,7 +222,9 @@ pub(crate) fn ensure_id<T: Entity>(m: &Managed<T>) -> Result<()> {
 pub(crate) fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Value> {
     let v = serde_json::to_value(v).map_err(OrmError::serialization::<T>)?;
     if !v.is_object() {
-        return Err(OrmError::serialization::<T>("does not serialize to a document"));
+        return Err(OrmError::serialization::<T>(
+            "does not serialize to a document",
+        ));
     }
     Ok(v)
 }
@@ -330,14 +332,18 @@ impl<T: Entity> Tracked for Managed<T> {
     fn key(&self) -> Result<(TypeId, String)> {
         match self.read().id() {
             Some(id) => key_of::<T, _>(id),
-            None => Err(OrmError::serialization::<T>("the entity has no primary key")),
+            None => Err(OrmError::serialization::<T>(
+                "the entity has no primary key",
+            )),
         }
     }
 
     fn id_json(&self) -> Result<Value> {
         match self.read().id() {
             Some(id) => serde_json::to_value(id).map_err(OrmError::serialization::<T::Id>),
-            None => Err(OrmError::serialization::<T>("the entity has no primary key")),
+            None => Err(OrmError::serialization::<T>(
+                "the entity has no primary key",
+            )),
         }
     }
 

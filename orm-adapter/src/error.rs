@@ -30,7 +30,9 @@ pub enum OrmError {
 
     /// A managed entity's document no longer exists (deleted by someone else
     /// since it was loaded). Nothing of the flush was written.
-    #[error("{collection} {id} no longer exists (deleted since it was loaded); nothing was written")]
+    #[error(
+        "{collection} {id} no longer exists (deleted since it was loaded); nothing was written"
+    )]
     Missing {
         /// The collection.
         collection: String,
@@ -66,7 +68,7 @@ pub enum OrmError {
         collection: String,
         /// What the engine reported.
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
 
     /// The driver does not support this operation (a read-only replica asked to

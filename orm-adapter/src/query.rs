@@ -53,7 +53,10 @@ impl<T> std::fmt::Debug for Query<T> {
 }
 
 fn and_json(a: Value, b: Value) -> Value {
-    match (a.as_object().is_some_and(Map::is_empty), b.as_object().is_some_and(Map::is_empty)) {
+    match (
+        a.as_object().is_some_and(Map::is_empty),
+        b.as_object().is_some_and(Map::is_empty),
+    ) {
         (true, _) => b,
         (_, true) => a,
         _ => json!({"$and": [a, b]}),

@@ -100,12 +100,16 @@ impl<'em, T: Entity> Repository<'em, T> {
     /// The entity with the lowest primary key (for generated ObjectId keys:
     /// the first inserted).
     pub async fn first(&self) -> Result<Option<Managed<T>>> {
-        self.em.find_one(Query::<T>::all().sort_by(T::ID_FIELD, 1)).await
+        self.em
+            .find_one(Query::<T>::all().sort_by(T::ID_FIELD, 1))
+            .await
     }
 
     /// The entity with the highest primary key.
     pub async fn last(&self) -> Result<Option<Managed<T>>> {
-        self.em.find_one(Query::<T>::all().sort_by(T::ID_FIELD, -1)).await
+        self.em
+            .find_one(Query::<T>::all().sort_by(T::ID_FIELD, -1))
+            .await
     }
 
     /// The entity with the lowest value of `field` (ties: lowest primary key).

@@ -29,8 +29,7 @@ use collection_store_orm::{EntityManager, Query};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sea_query::{
-    Cond, Condition, Expr, ExprTrait, Iden, LikeExpr, Order, SqliteQueryBuilder,
-    Value as SqlValue,
+    Cond, Condition, Expr, ExprTrait, Iden, LikeExpr, Order, SqliteQueryBuilder, Value as SqlValue,
 };
 use sea_query_sqlx::SqlxBinder;
 use serde::{Deserialize, Serialize};
@@ -99,7 +98,13 @@ async fn fixture() -> Fx {
     for r in rows() {
         let (sql, values) = sea_query::Query::insert()
             .into_table(RowIden::Table)
-            .columns([RowIden::Id, RowIden::A, RowIden::B, RowIden::S, RowIden::Flag])
+            .columns([
+                RowIden::Id,
+                RowIden::A,
+                RowIden::B,
+                RowIden::S,
+                RowIden::Flag,
+            ])
             .values_panic([
                 r.id.into(),
                 r.a.into(),
@@ -162,7 +167,11 @@ impl Fx {
         if let Some(l) = shape.limit {
             q = q.limit(l);
         }
-        let found = self.em.find(q).await.unwrap_or_else(|e| panic!("{cond:?}: {e}"));
+        let found = self
+            .em
+            .find(q)
+            .await
+            .unwrap_or_else(|e| panic!("{cond:?}: {e}"));
         let ids = found.iter().map(|r| r.read().id).collect();
         self.em.clear();
         ids
@@ -178,7 +187,9 @@ impl Fx {
                 .from(RowIden::Table)
                 .cond_where(cond.clone())
                 .to_string(SqliteQueryBuilder);
-            Err(format!("{sql} {shape:?}\n  sqlite {want:?}\n  orm    {got:?}"))
+            Err(format!(
+                "{sql} {shape:?}\n  sqlite {want:?}\n  orm    {got:?}"
+            ))
         }
     }
 }
@@ -234,11 +245,31 @@ fn fixed() -> Vec<Condition> {
 
 fn shapes() -> Vec<Shape> {
     vec![
-        Shape { order: None, skip: 0, limit: None },
-        Shape { order: Some((RowIden::A, true)), skip: 0, limit: None },
-        Shape { order: Some((RowIden::B, false)), skip: 3, limit: Some(7) },
-        Shape { order: Some((RowIden::S, true)), skip: 0, limit: Some(5) },
-        Shape { order: Some((RowIden::S, false)), skip: 2, limit: None },
+        Shape {
+            order: None,
+            skip: 0,
+            limit: None,
+        },
+        Shape {
+            order: Some((RowIden::A, true)),
+            skip: 0,
+            limit: None,
+        },
+        Shape {
+            order: Some((RowIden::B, false)),
+            skip: 3,
+            limit: Some(7),
+        },
+        Shape {
+            order: Some((RowIden::S, true)),
+            skip: 0,
+            limit: Some(5),
+        },
+        Shape {
+            order: Some((RowIden::S, false)),
+            skip: 2,
+            limit: None,
+        },
     ]
 }
 
@@ -257,7 +288,12 @@ async fn fixed_conditions_agree_with_sqlite() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // The fixed set is not vacuous: most of its queries return rows.
     assert!(nonempty > fixed().len() * shapes().len() / 2, "{nonempty}");
 }
@@ -286,8 +322,11 @@ fn text_value() -> impl Strategy<Value = SqlValue> {
 }
 
 fn like_pattern() -> impl Strategy<Value = String> {
-    proptest::collection::vec(proptest::sample::select(vec!["a", "A", "b", "c", "%", "_", " ", "x"]), 0..5)
-        .prop_map(|parts| parts.concat())
+    proptest::collection::vec(
+        proptest::sample::select(vec!["a", "A", "b", "c", "%", "_", " ", "x"]),
+        0..5,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -354,7 +393,11 @@ fn leaf() -> impl Strategy<Value = Expr> {
             1 => any::<bool>().prop_map(|n| if n { col(RowIden::S).is_null() } else { col(RowIden::S).is_not_null() }),
         ],
         (any::<bool>(), any::<bool>()).prop_map(|(v, ne)| {
-            if ne { col(RowIden::Flag).ne(v) } else { col(RowIden::Flag).eq(v) }
+            if ne {
+                col(RowIden::Flag).ne(v)
+            } else {
+                col(RowIden::Flag).eq(v)
+            }
         }),
     ]
 }
@@ -363,17 +406,22 @@ fn leaf() -> impl Strategy<Value = Expr> {
 fn condition() -> impl Strategy<Value = Condition> {
     let leaf_cond = leaf().prop_map(|e| Cond::all().add(e));
     leaf_cond.prop_recursive(3, 16, 3, |inner| {
-        (proptest::collection::vec(inner, 1..4), any::<bool>(), any::<bool>()).prop_map(|(parts, any, negate)| {
-            let mut c = if any { Cond::any() } else { Cond::all() };
-            for p in parts {
-                c = c.add(p);
-            }
-            if negate {
-                c.not()
-            } else {
-                c
-            }
-        })
+        (
+            proptest::collection::vec(inner, 1..4),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(parts, any, negate)| {
+                let mut c = if any { Cond::any() } else { Cond::all() };
+                for p in parts {
+                    c = c.add(p);
+                }
+                if negate {
+                    c.not()
+                } else {
+                    c
+                }
+            })
     })
 }
 
@@ -417,7 +465,12 @@ fn random_conditions_agree_with_sqlite() {
         })
         .unwrap();
     // The generator is not vacuous: a good share of its conditions match rows.
-    assert!(nonempty.get() * 4 >= ran.get(), "{} of {} non-empty", nonempty.get(), ran.get());
+    assert!(
+        nonempty.get() * 4 >= ran.get(),
+        "{} of {} non-empty",
+        nonempty.get(),
+        ran.get()
+    );
 }
 
 #[test]

@@ -42,7 +42,7 @@ async fn dirty_checking_writes_only_changed_paths() {
     let em = fx.em();
     let authors = em.find::<Author>(Query::all()).await.unwrap();
     // Touched but unchanged, changed and changed back: nothing to write.
-    let _ = authors[1].write();
+    drop(authors[1].write());
     {
         let mut w = authors[2].write();
         w.name = "x".into();
@@ -59,7 +59,8 @@ async fn dirty_checking_writes_only_changed_paths() {
         .unwrap()
         .update_one(
             Author::fields().id().eq(1),
-            collection_store::typed::Update::new().set(Author::fields().name(), "Renamed elsewhere"),
+            collection_store::typed::Update::new()
+                .set(Author::fields().name(), "Renamed elsewhere"),
         )
         .unwrap();
     let before = fx.lsn();
@@ -104,11 +105,7 @@ async fn one_flush_is_one_transaction_across_collections_in_dependency_order() {
     em.persist(author(77)).unwrap();
     let a1 = em.find_by_id::<Author>(&1).await.unwrap().unwrap();
     a1.write().name = "Ann".into();
-    let c = em
-        .find_one::<Comment>(Query::all())
-        .await
-        .unwrap()
-        .unwrap();
+    let c = em.find_one::<Comment>(Query::all()).await.unwrap().unwrap();
     em.remove(&c).unwrap();
     let report = em.flush().await.unwrap();
     assert_eq!((report.inserted, report.updated, report.deleted), (2, 1, 1));
@@ -130,7 +127,16 @@ async fn one_flush_is_one_transaction_across_collections_in_dependency_order() {
     // The inserted versioned post got version 1, in the store and in memory.
     let p = em.find_by_id::<Post>(&900).await.unwrap().unwrap();
     assert_eq!(p.read().version, 1);
-    assert_eq!(fx.db.typed::<Post>().unwrap().get(&900).unwrap().unwrap().version, 1);
+    assert_eq!(
+        fx.db
+            .typed::<Post>()
+            .unwrap()
+            .get(&900)
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,10 +158,16 @@ async fn a_failing_statement_in_the_middle_leaves_nothing() {
     let err = em.flush().await.unwrap_err();
     match &err {
         OrmError::Statement {
-            what, collection, source, ..
+            what,
+            collection,
+            source,
+            ..
         } => {
             assert_eq!((*what, collection.as_str()), ("insert", "authors"));
-            assert!(matches!(source, collection_store::Error::DuplicateKey { .. }));
+            assert!(matches!(
+                **source,
+                collection_store::Error::DuplicateKey { .. }
+            ));
         }
         other => panic!("{other:?}"),
     }
@@ -197,19 +209,36 @@ async fn optimistic_lock_conflicts_write_nothing() {
             collection,
             id,
             expected,
-        } => assert_eq!((collection.as_str(), id.as_str(), expected), ("posts", "101", 1)),
+        } => assert_eq!(
+            (collection.as_str(), id.as_str(), expected),
+            ("posts", "101", 1)
+        ),
         e => panic!("{e:?}"),
     }
     assert_eq!(fx.lsn(), before);
     let stored = fx.db.typed::<Post>().unwrap().get(&101).unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.version), ("first", 2));
-    assert_eq!(fx.db.typed::<Author>().unwrap().get(&1).unwrap().unwrap().name, "Author 1");
+    assert_eq!(
+        fx.db
+            .typed::<Author>()
+            .unwrap()
+            .get(&1)
+            .unwrap()
+            .unwrap()
+            .name,
+        "Author 1"
+    );
 
     // Removing a stale versioned entity fails the same way.
     let em3 = fx.em();
     let q = em3.find_by_id::<Post>(&102).await.unwrap().unwrap();
     let em4 = fx.em();
-    em4.find_by_id::<Post>(&102).await.unwrap().unwrap().write().body = "x".into();
+    em4.find_by_id::<Post>(&102)
+        .await
+        .unwrap()
+        .unwrap()
+        .write()
+        .body = "x".into();
     em4.flush().await.unwrap();
     em3.remove(&q).unwrap();
     assert!(matches!(
@@ -235,10 +264,17 @@ async fn populate_is_one_query_per_relation_level() {
     let comments = em.find::<Comment>(Query::all()).await.unwrap();
     assert_eq!(comments.len(), 20);
     let start = fx.driver.calls();
-    let posts = em.populate(&comments, Comment::fields().post()).await.unwrap();
+    let posts = em
+        .populate(&comments, Comment::fields().post())
+        .await
+        .unwrap();
     let authors = em.populate(&posts, Post::fields().author()).await.unwrap();
     let calls = fx.driver.calls();
-    assert_eq!(calls.reads() - start.reads(), 2, "one query per level, no N+1");
+    assert_eq!(
+        calls.reads() - start.reads(),
+        2,
+        "one query per level, no N+1"
+    );
     assert_eq!((posts.len(), authors.len()), (20, 5));
     // References now resolve without a query.
     for c in &comments {
@@ -248,7 +284,9 @@ async fn populate_is_one_query_per_relation_level() {
     }
     assert_eq!(fx.driver.calls().reads(), calls.reads());
     // Populating again costs nothing: everything is loaded.
-    em.populate(&comments, Comment::fields().post()).await.unwrap();
+    em.populate(&comments, Comment::fields().post())
+        .await
+        .unwrap();
     assert_eq!(fx.driver.calls().reads(), calls.reads());
 
     // One-to-many: every author's posts with one query.
@@ -263,7 +301,10 @@ async fn populate_is_one_query_per_relation_level() {
     assert_eq!(posts.len(), 20);
     for a in &authors {
         assert_eq!(posts.of(a).len(), 4);
-        assert!(posts.of(a).iter().all(|p| p.read().author == Ref::new(a.read().id)));
+        assert!(posts
+            .of(a)
+            .iter()
+            .all(|p| p.read().author == Ref::new(a.read().id)));
     }
 
     // A Vec<Ref<T>> field: one query for all the tags.
@@ -271,7 +312,12 @@ async fn populate_is_one_query_per_relation_level() {
     fx.db
         .typed::<Tag>()
         .unwrap()
-        .insert_many(&[Tag { name: "rust".into() }, Tag { name: "db".into() }])
+        .insert_many(&[
+            Tag {
+                name: "rust".into(),
+            },
+            Tag { name: "db".into() },
+        ])
         .unwrap();
     let ps = em.find::<Post>(Query::all().limit(3)).await.unwrap();
     for p in &ps {
@@ -282,7 +328,9 @@ async fn populate_is_one_query_per_relation_level() {
     let tags = em.populate(&ps, Post::fields().tags()).await.unwrap();
     assert_eq!(fx.driver.calls().reads() - before, 1);
     assert_eq!(
-        tags.iter().map(|t| t.read().name.clone()).collect::<Vec<_>>(),
+        tags.iter()
+            .map(|t| t.read().name.clone())
+            .collect::<Vec<_>>(),
         ["rust", "db"]
     );
 }
@@ -292,11 +340,25 @@ async fn cascades_follow_the_declarations() {
     // The metadata the derive recorded.
     let rels = Post::relations();
     assert_eq!(rels.len(), 3);
-    assert_eq!((rels[0].name, rels[0].kind, rels[0].target), ("author", RelationKind::ManyToOne, "authors"));
+    assert_eq!(
+        (rels[0].name, rels[0].kind, rels[0].target),
+        ("author", RelationKind::ManyToOne, "authors")
+    );
     assert!(rels[0].cascade.persist && !rels[0].cascade.remove);
-    assert_eq!((rels[1].name, rels[1].kind, rels[1].path.as_str()), ("tags", RelationKind::ManyToOne, "tags"));
+    assert_eq!(
+        (rels[1].name, rels[1].kind, rels[1].path.as_str()),
+        ("tags", RelationKind::ManyToOne, "tags")
+    );
     assert!(!rels[1].cascade.persist);
-    assert_eq!((rels[2].name, rels[2].kind, rels[2].target, rels[2].path.as_str()), ("comments", RelationKind::OneToMany, "comments", "post"));
+    assert_eq!(
+        (
+            rels[2].name,
+            rels[2].kind,
+            rels[2].target,
+            rels[2].path.as_str()
+        ),
+        ("comments", RelationKind::OneToMany, "comments", "post")
+    );
     assert_eq!(Post::VERSION_FIELD, Some("version"));
     assert_eq!(Author::VERSION_FIELD, None);
 
@@ -331,13 +393,30 @@ async fn cascades_follow_the_declarations() {
     let report = em.flush().await.unwrap();
     assert_eq!(report.deleted, 1 + 3 + 3);
     assert_eq!(fx.entries_since(before), 1);
-    assert_eq!(fx.db.typed::<Post>().unwrap().count(Post::fields().author().eq(Ref::<Author>::new(1))).unwrap(), 0);
-    assert_eq!(fx.db.typed::<Comment>().unwrap().count(Filter::all()).unwrap(), 3 + 1);
+    assert_eq!(
+        fx.db
+            .typed::<Post>()
+            .unwrap()
+            .count(Post::fields().author().eq(Ref::<Author>::new(1)))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        fx.db
+            .typed::<Comment>()
+            .unwrap()
+            .count(Filter::all())
+            .unwrap(),
+        3 + 1
+    );
     // Cascade-deleted entities leave the identity map.
     assert!(!em.contains(&loaded_post));
     assert!(em.find_by_id::<Post>(&101).await.unwrap().is_none());
     // Author 2's posts are untouched.
-    assert_eq!(fx.db.typed::<Post>().unwrap().count(Filter::all()).unwrap(), 3 + 1);
+    assert_eq!(
+        fx.db.typed::<Post>().unwrap().count(Filter::all()).unwrap(),
+        3 + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,7 +434,16 @@ async fn forks_are_isolated() {
     assert_eq!(em.managed_count(), 1);
     // Flushing the fork writes only the fork's work.
     assert_eq!(fork.flush().await.unwrap().inserted, 1);
-    assert_eq!(fx.db.typed::<Author>().unwrap().get(&1).unwrap().unwrap().name, "Author 1");
+    assert_eq!(
+        fx.db
+            .typed::<Author>()
+            .unwrap()
+            .get(&1)
+            .unwrap()
+            .unwrap()
+            .name,
+        "Author 1"
+    );
     assert_eq!(em.flush().await.unwrap().updated, 1);
     // clear() forgets everything: the next find reloads.
     em.clear();
@@ -407,7 +495,10 @@ async fn transactional_commits_at_the_end_or_not_at_all() {
             Ok(v)
         })
         .await;
-    assert!(matches!(res, Err(OrmError::OptimisticLock { expected: 1, .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(OrmError::OptimisticLock { expected: 1, .. })),
+        "{res:?}"
+    );
     assert!(fx.db.typed::<Author>().unwrap().get(&11).unwrap().is_none());
 }
 
@@ -426,17 +517,39 @@ async fn generated_keys_persist_and_remove() {
     let id = c.read().id.clone().unwrap();
     assert_eq!(id.len(), 24);
     // Found by its key before and after the flush, as the same instance.
-    assert!(Managed::ptr_eq(&em.find_by_id::<Comment>(&id).await.unwrap().unwrap(), &c));
+    assert!(Managed::ptr_eq(
+        &em.find_by_id::<Comment>(&id).await.unwrap().unwrap(),
+        &c
+    ));
     em.flush().await.unwrap();
-    assert_eq!(fx.db.typed::<Comment>().unwrap().get(id.as_str()).unwrap().unwrap().text, "hi");
+    assert_eq!(
+        fx.db
+            .typed::<Comment>()
+            .unwrap()
+            .get(id.as_str())
+            .unwrap()
+            .unwrap()
+            .text,
+        "hi"
+    );
     // Another instance with the same key is refused.
-    let dup = Comment { id: Some(id.clone()), post: Ref::new(101), text: "dup".into() };
-    assert!(matches!(em.persist(dup), Err(OrmError::IdentityConflict { .. })));
+    let dup = Comment {
+        id: Some(id.clone()),
+        post: Ref::new(101),
+        text: "dup".into(),
+    };
+    assert!(matches!(
+        em.persist(dup),
+        Err(OrmError::IdentityConflict { .. })
+    ));
     // Removing a persisted, never flushed entity just forgets it.
     let tmp = em.persist(author(8)).unwrap();
     em.remove(&tmp).unwrap();
     // Removing what is not managed is refused.
-    assert!(matches!(em.remove(&Managed::new(author(1))), Err(OrmError::NotManaged(_))));
+    assert!(matches!(
+        em.remove(&Managed::new(author(1))),
+        Err(OrmError::NotManaged(_))
+    ));
     em.remove(&c).unwrap();
     let report = em.flush().await.unwrap();
     assert_eq!((report.inserted, report.deleted), (0, 1));
@@ -451,16 +564,28 @@ async fn queries_from_sea_query_and_typed_filters() {
     let em = fx.em();
     let by_cond = em
         .find::<Author>(
-            Query::from(Cond::any().add(Expr::col(AuthorIden::Id).lte(2)).add(Expr::col(AuthorIden::Email).like("a6@%")))
-                .order_by(AuthorIden::Id, Order::Desc),
+            Query::from(
+                Cond::any()
+                    .add(Expr::col(AuthorIden::Id).lte(2))
+                    .add(Expr::col(AuthorIden::Email).like("a6@%")),
+            )
+            .order_by(AuthorIden::Id, Order::Desc),
         )
         .await
         .unwrap();
-    assert_eq!(by_cond.iter().map(|a| a.read().id).collect::<Vec<_>>(), [6, 2, 1]);
+    assert_eq!(
+        by_cond.iter().map(|a| a.read().id).collect::<Vec<_>>(),
+        [6, 2, 1]
+    );
     let mixed = Query::from(Author::fields().id().gt(1)).and_where(Expr::col(AuthorIden::Id).lt(4));
     assert_eq!(em.count(mixed).await.unwrap(), 2);
     let page = em
-        .find::<Author>(Query::all().sort(Author::fields().id().desc()).skip(1).limit(2))
+        .find::<Author>(
+            Query::all()
+                .sort(Author::fields().id().desc())
+                .skip(1)
+                .limit(2),
+        )
         .await
         .unwrap();
     assert_eq!(page.iter().map(|a| a.read().id).collect::<Vec<_>>(), [5, 4]);
@@ -475,11 +600,20 @@ async fn queries_from_sea_query_and_typed_filters() {
         .find::<Author>(Query::from(Expr::col(AuthorIden::Id).add(1).eq(3)))
         .await
         .unwrap_err();
-    assert!(matches!(&err, OrmError::UnsupportedExpression(m) if m.contains("Add")), "{err}");
+    assert!(
+        matches!(&err, OrmError::UnsupportedExpression(m) if m.contains("Add")),
+        "{err}"
+    );
     assert_eq!(fx.driver.calls().reads(), reads);
     // A bad typed filter is the engine's typed error.
-    let err = em.find::<Author>(Filter::raw(json!({"id": {"$bogus": 1}}))).await.unwrap_err();
-    assert!(matches!(err, OrmError::Engine(collection_store::Error::InvalidFilter(_))));
+    let err = em
+        .find::<Author>(Filter::raw(json!({"id": {"$bogus": 1}})))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        OrmError::Engine(collection_store::Error::InvalidFilter(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,14 +640,36 @@ async fn repository_conveniences() {
     assert_eq!(id(repo.oldest(&f.id()).await.unwrap()), 1);
     assert_eq!(id(repo.latest(&f.id()).await.unwrap()), 4);
     let bergen = repo.find_by(&f.address().city(), "Bergen").await.unwrap();
-    assert_eq!(bergen.iter().map(|a| a.read().id).collect::<Vec<_>>(), [2, 4]);
-    assert_eq!(id(repo.find_first_by(&f.address().city(), "Bergen").await.unwrap()), 2);
-    assert_eq!(id(repo.find_last_by(&f.address().city(), "Bergen").await.unwrap()), 4);
-    assert!(repo.find_first_by(&f.address().city(), "Nowhere").await.unwrap().is_none());
+    assert_eq!(
+        bergen.iter().map(|a| a.read().id).collect::<Vec<_>>(),
+        [2, 4]
+    );
+    assert_eq!(
+        id(repo
+            .find_first_by(&f.address().city(), "Bergen")
+            .await
+            .unwrap()),
+        2
+    );
+    assert_eq!(
+        id(repo
+            .find_last_by(&f.address().city(), "Bergen")
+            .await
+            .unwrap()),
+        4
+    );
+    assert!(repo
+        .find_first_by(&f.address().city(), "Nowhere")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(repo.find_all().await.unwrap().len(), 4);
     assert_eq!(repo.count(f.address().city().eq("Oslo")).await.unwrap(), 2);
     // Everything went through the identity map.
-    assert!(Managed::ptr_eq(&repo.first().await.unwrap().unwrap(), &repo.find_by_id(&1).await.unwrap().unwrap()));
+    assert!(Managed::ptr_eq(
+        &repo.first().await.unwrap().unwrap(),
+        &repo.find_by_id(&1).await.unwrap().unwrap()
+    ));
 }
 
 #[test]
@@ -525,5 +681,14 @@ fn blocking_api_outside_a_runtime() {
     let a = em.find_by_id::<Author>(&2).wait().unwrap().unwrap();
     a.write().name = "blocking".into();
     assert_eq!(em.flush().wait().unwrap().updated, 1);
-    assert_eq!(fx.db.typed::<Author>().unwrap().get(&2).unwrap().unwrap().name, "blocking");
+    assert_eq!(
+        fx.db
+            .typed::<Author>()
+            .unwrap()
+            .get(&2)
+            .unwrap()
+            .unwrap()
+            .name,
+        "blocking"
+    );
 }

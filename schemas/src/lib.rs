@@ -256,10 +256,10 @@ pub mod sample {
                 street: format!("{} Main St", n * 3),
                 city: city.to_owned(),
                 country: country.to_owned(),
-                zip: (n % 2 == 0).then(|| format!("{:05}", n * 11)),
+                zip: (n.is_multiple_of(2)).then(|| format!("{:05}", n * 11)),
             },
-            active: n % 5 != 0,
-            nickname: (n % 3 == 0).then(|| format!("u{n}")),
+            active: !n.is_multiple_of(5),
+            nickname: (n.is_multiple_of(3)).then(|| format!("u{n}")),
             orders: Vec::new(),
             balance: n as f64 * 12.5,
             created_at: EPOCH_2024 + n as i64 * 86_400_000,
@@ -284,17 +284,17 @@ pub mod sample {
             name: format!("Product {n}"),
             price: 5.0 + (n % 20) as f64 * 2.25,
             category: CATS[(n % 4) as usize],
-            tags: if n % 2 == 0 {
+            tags: if n.is_multiple_of(2) {
                 vec!["sale".into()]
             } else {
                 Vec::new()
             },
-            dimensions: (n % 3 != 0).then(|| Dimensions {
+            dimensions: (!n.is_multiple_of(3)).then(|| Dimensions {
                 width_mm: 100 + n as u32,
                 height_mm: 50,
                 weight_g: 250 * (1 + n as u32 % 4),
             }),
-            rating: (n % 4 != 0).then_some(2.5 + (n % 5) as f32 * 0.5),
+            rating: (!n.is_multiple_of(4)).then_some(2.5 + (n % 5) as f32 * 0.5),
             created_at: EPOCH_2024 + n as i64 * 3_600_000,
         }
     }
@@ -310,8 +310,8 @@ pub mod sample {
             sku: format!("SKU-{n:04}"),
             quantity,
             reserved: 0,
-            reorder_level: if n % 7 == 0 { -1 } else { 5 },
-            warehouse: if n % 2 == 0 {
+            reorder_level: if n.is_multiple_of(7) { -1 } else { 5 },
+            warehouse: if n.is_multiple_of(2) {
                 "OSL-1".into()
             } else {
                 "LIM-2".into()
@@ -343,7 +343,7 @@ pub mod sample {
                 _ => Payment::Cash,
             },
             total: 0.0,
-            note: (user_id % 2 == 0).then(|| "leave at the door".to_owned()),
+            note: (user_id.is_multiple_of(2)).then(|| "leave at the door".to_owned()),
             placed_at,
         };
         o.total = o.computed_total();

@@ -64,9 +64,10 @@ impl<'t> Batch<'t, '_> {
         if let Some(h) = self.handles.get(c.name.as_ref()) {
             return Ok(h.clone());
         }
-        let h = self
-            .tx
-            .collection_with(&c.name, CollectionOptions::with_id_field(c.id_field.as_ref()))?;
+        let h = self.tx.collection_with(
+            &c.name,
+            CollectionOptions::with_id_field(c.id_field.as_ref()),
+        )?;
         self.handles.insert(c.name.to_string(), h.clone());
         Ok(h)
     }
@@ -76,7 +77,7 @@ impl<'t> Batch<'t, '_> {
             index,
             what: op.what(),
             collection: op.collection().name.to_string(),
-            source,
+            source: Box::new(source),
         };
         match op {
             WriteOp::Insert { collection, doc } => {
@@ -182,7 +183,10 @@ pub(crate) fn insert_many(
     let mut report = InsertReport::default();
     let tx = db.begin()?;
     {
-        let coll = tx.collection_with(&c.name, CollectionOptions::with_id_field(c.id_field.as_ref()))?;
+        let coll = tx.collection_with(
+            &c.name,
+            CollectionOptions::with_id_field(c.id_field.as_ref()),
+        )?;
         let mut stopped = false;
         for (i, doc) in docs.into_iter().enumerate() {
             if stopped {

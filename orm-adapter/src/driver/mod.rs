@@ -56,10 +56,7 @@ pub struct CollectionRef {
 
 impl CollectionRef {
     /// A collection reference.
-    pub fn new(
-        name: impl Into<Cow<'static, str>>,
-        id_field: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, id_field: impl Into<Cow<'static, str>>) -> Self {
         CollectionRef {
             name: name.into(),
             id_field: id_field.into(),

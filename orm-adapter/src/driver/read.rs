@@ -35,12 +35,18 @@ impl Reader {
         if let Some(h) = self.handles.read().get(c.name.as_ref()) {
             return Ok(Some(h.clone()));
         }
-        if !self.db.list_collections()?.iter().any(|n| *n == c.name.as_ref()) {
+        if !self
+            .db
+            .list_collections()?
+            .iter()
+            .any(|n| *n == c.name.as_ref())
+        {
             return Ok(None);
         }
-        let h = self
-            .db
-            .collection_with(&c.name, CollectionOptions::with_id_field(c.id_field.as_ref()))?;
+        let h = self.db.collection_with(
+            &c.name,
+            CollectionOptions::with_id_field(c.id_field.as_ref()),
+        )?;
         self.handles.write().insert(c.name.to_string(), h.clone());
         Ok(Some(h))
     }

@@ -68,26 +68,23 @@ fn walk(
         }
         match base.get(k) {
             Some(b) if b == c => {}
-            Some(Value::Object(bo)) => {
-                match c {
-                    Value::Object(co)
-                        if !bo.is_empty()
-                            && bo.keys().chain(co.keys()).all(|k| addressable(k)) =>
-                    {
-                        walk(&join(prefix, k), bo, co, &[], out)
-                    }
-                    _ => {
-                        out.set.insert(join(prefix, k), c.clone());
-                    }
+            Some(Value::Object(bo)) => match c {
+                Value::Object(co)
+                    if !bo.is_empty() && bo.keys().chain(co.keys()).all(|k| addressable(k)) =>
+                {
+                    walk(&join(prefix, k), bo, co, &[], out)
                 }
-            }
+                _ => {
+                    out.set.insert(join(prefix, k), c.clone());
+                }
+            },
             _ => {
                 out.set.insert(join(prefix, k), c.clone());
             }
         }
     }
     for k in base.keys() {
-        if !cur.contains_key(k) && !(prefix.is_empty() && skip.contains(&k.as_str())) {
+        if !cur.contains_key(k) && (!prefix.is_empty() || !skip.contains(&k.as_str())) {
             out.unset.insert(join(prefix, k), Value::from(1));
         }
     }

@@ -52,11 +52,27 @@ pub struct FlushReport {
 
 /// What a statement of the batch is for.
 enum Target {
-    Insert { key: Key, image: Value },
-    Update { key: Key, image: Value, version: Option<i64> },
-    Delete { key: Key, version: Option<i64> },
-    Check { key: Key, version: i64 },
+    Insert {
+        key: Key,
+        image: Value,
+    },
+    Update {
+        key: Key,
+        image: Value,
+        version: Option<i64>,
+    },
+    Delete {
+        key: Key,
+        version: Option<i64>,
+    },
+    Check {
+        key: Key,
+        version: i64,
+    },
 }
+
+/// A new or removed entity with its image, waiting to be ordered.
+type Pending = (Key, Arc<dyn Tracked>, Value);
 
 struct Plan {
     ops: Vec<WriteOp>,
@@ -159,7 +175,7 @@ fn dependency_order(deps: &[Vec<usize>]) -> Vec<usize> {
 
 /// Dependencies among `items` (key, handle, image): item i depends on item j
 /// when i references the document j is.
-fn reference_deps(items: &[(Key, Arc<dyn Tracked>, Value)]) -> Vec<Vec<usize>> {
+fn reference_deps(items: &[Pending]) -> Vec<Vec<usize>> {
     let mut index: HashMap<(&str, String), usize> = HashMap::new();
     for (i, (key, h, _)) in items.iter().enumerate() {
         index.insert((h.collection_name(), key.1.clone()), i);
@@ -256,8 +272,7 @@ fn plan(ctx: &mut Context, validate_reads: bool) -> Result<Plan> {
     // Inserts first (referenced before referrers), so that updates and
     // deletes see every new document.
     let deps = reference_deps(&inserts);
-    let mut ordered: Vec<Option<(Key, Arc<dyn Tracked>, Value)>> =
-        inserts.into_iter().map(Some).collect();
+    let mut ordered: Vec<Option<Pending>> = inserts.into_iter().map(Some).collect();
     let mut head_ops = Vec::new();
     let mut head_targets = Vec::new();
     for i in dependency_order(&deps) {

@@ -277,7 +277,11 @@ impl EntityManager {
     pub fn remove<T: Entity>(&self, entity: &Managed<T>) -> Result<()> {
         let key = Tracked::key(entity)?;
         let mut ctx = self.ctx.lock();
-        let Some(e) = ctx.entries.get_mut(&key).filter(|e| e.handle.same(entity.as_any())) else {
+        let Some(e) = ctx
+            .entries
+            .get_mut(&key)
+            .filter(|e| e.handle.same(entity.as_any()))
+        else {
             return Err(OrmError::NotManaged(format!(
                 "{} {} is not managed by this entity manager (load it first)",
                 T::COLLECTION,

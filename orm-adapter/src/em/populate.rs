@@ -119,7 +119,9 @@ impl EntityManager {
         let mut ids = Vec::with_capacity(parents.len());
         for p in parents {
             if let Some(id) = p.read().id() {
-                ids.push(serde_json::to_value(id).map_err(crate::OrmError::serialization::<P::Id>)?);
+                ids.push(
+                    serde_json::to_value(id).map_err(crate::OrmError::serialization::<P::Id>)?,
+                );
             }
         }
         let mut by_parent: HashMap<String, Vec<Managed<C>>> = HashMap::new();
@@ -136,7 +138,10 @@ impl EntityManager {
             let mut refs = Vec::new();
             push_ids(path_get(&image, field.path()), &mut refs);
             for r in refs {
-                by_parent.entry(r.to_string()).or_default().push(child.clone());
+                by_parent
+                    .entry(r.to_string())
+                    .or_default()
+                    .push(child.clone());
             }
         }
         Ok(Children { by_parent })
