@@ -78,3 +78,8 @@ pub use orm::Orm;
 pub use query::Query;
 pub use repository::Repository;
 pub use sea_query;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;
