@@ -95,19 +95,16 @@ fn reads() {
     let (_dir, db) = open(Durability::Immediate);
     let typed = db.typed::<User>().unwrap();
     let em = EntityManager::new(Arc::new(EmbeddedDriver::new(db.clone())));
+    let raw_get = |i| {
+        let u = typed.get(&id_at(i)).unwrap().unwrap();
+        std::hint::black_box(u);
+    };
     let per_round = 2_000;
-    let (raw, orm, rounds) = compare(
-        per_round,
-        |i| {
-            let u = typed.get(&id_at(i)).unwrap().unwrap();
-            std::hint::black_box(u);
-        },
-        |i| {
-            let u = em.find_by_id::<User>(&id_at(i)).wait().unwrap().unwrap();
-            std::hint::black_box(u.read().age);
-            em.clear();
-        },
-    );
+    let (raw, orm, rounds) = compare(per_round, raw_get, |i| {
+        let u = em.find_by_id::<User>(&id_at(i)).wait().unwrap().unwrap();
+        std::hint::black_box(u.read().age);
+        em.clear();
+    });
     report(
         "find_by_id, fresh context (blocking API)",
         raw,
@@ -120,20 +117,13 @@ fn reads() {
         .enable_all()
         .build()
         .unwrap();
-    let (raw, orm, rounds) = compare(
-        per_round,
-        |i| {
-            let u = typed.get(&id_at(i)).unwrap().unwrap();
-            std::hint::black_box(u);
-        },
-        |i| {
-            rt.block_on(async {
-                let u = em.find_by_id::<User>(&id_at(i)).await.unwrap().unwrap();
-                std::hint::black_box(u.read().age);
-            });
-            em.clear();
-        },
-    );
+    let (raw, orm, rounds) = compare(per_round, raw_get, |i| {
+        rt.block_on(async {
+            let u = em.find_by_id::<User>(&id_at(i)).await.unwrap().unwrap();
+            std::hint::black_box(u.read().age);
+        });
+        em.clear();
+    });
     report(
         "find_by_id, fresh context (tokio)",
         raw,
@@ -142,17 +132,10 @@ fn reads() {
         per_round,
     );
 
-    let (raw, orm, rounds) = compare(
-        per_round,
-        |i| {
-            let u = typed.get(&id_at(i)).unwrap().unwrap();
-            std::hint::black_box(u);
-        },
-        |i| {
-            let u = em.find_by_id::<User>(&id_at(i)).wait().unwrap().unwrap();
-            std::hint::black_box(u.read().age);
-        },
-    );
+    let (raw, orm, rounds) = compare(per_round, raw_get, |i| {
+        let u = em.find_by_id::<User>(&id_at(i)).wait().unwrap().unwrap();
+        std::hint::black_box(u.read().age);
+    });
     report(
         "find_by_id, identity-map hit (blocking API)",
         raw,

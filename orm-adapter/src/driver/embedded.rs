@@ -69,6 +69,17 @@ impl EmbeddedDriver {
     }
 }
 
+/// The collection's handle for a write (created with its primary key field on first use).
+fn writable(
+    db: &Database,
+    c: &CollectionRef,
+) -> collection_store::Result<collection_store::Collection> {
+    db.collection_with(
+        &c.name,
+        collection_store::CollectionOptions::with_id_field(c.id_field.as_ref()),
+    )
+}
+
 #[async_trait]
 impl Driver for EmbeddedDriver {
     fn name(&self) -> &'static str {
@@ -95,14 +106,8 @@ impl Driver for EmbeddedDriver {
 
     async fn insert_one(&self, collection: &CollectionRef, doc: Value) -> Result<Value> {
         let c = collection.clone();
-        self.write(move |db| {
-            let coll = db.collection_with(
-                &c.name,
-                collection_store::CollectionOptions::with_id_field(c.id_field.as_ref()),
-            )?;
-            Ok(coll.insert_one(doc)?)
-        })
-        .await
+        self.write(move |db| Ok(writable(db, &c)?.insert_one(doc)?))
+            .await
     }
 
     async fn insert_many(
@@ -126,10 +131,7 @@ impl Driver for EmbeddedDriver {
     ) -> Result<UpdateResult> {
         let c = collection.clone();
         self.write(move |db| {
-            let coll = db.collection_with(
-                &c.name,
-                collection_store::CollectionOptions::with_id_field(c.id_field.as_ref()),
-            )?;
+            let coll = writable(db, &c)?;
             let options = if upsert {
                 collection_store::UpdateOptions::upsert()
             } else {
