@@ -15,6 +15,7 @@ pub mod data;
 pub mod engines;
 pub mod latency;
 pub mod machine;
+pub mod reopen;
 pub mod report;
 pub mod stress;
 pub mod suite;

@@ -7,6 +7,7 @@
 //!     [--docs N] [--seconds S] [--out DIR]
 //! cargo run --release -p collection-store-bench -- stress --clients 64 --duration 60s \
 //!     --mix read=70,update=20,insert=5,delete=5 [--collections users,orders]
+//! cargo run --release -p collection-store-bench -- reopen --docs 1000000 --cycles 5
 //! ```
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use collection_store_bench::engines::{self, ALL_ENGINES};
+use collection_store_bench::reopen;
 use collection_store_bench::stress::{self, config, DurabilityArg, StressConfig};
 use collection_store_bench::suite::{self, SuiteRun};
 use collection_store_bench::workloads::{SuiteConfig, WorkloadId};
@@ -36,6 +38,34 @@ struct Cli {
 enum Cmd {
     /// Concurrent async clients issuing a mix of operations, then verify().
     Stress(StressArgs),
+    /// Open time after SIGKILL of a writer process under load (as after a
+    /// process crash, and as after a power loss).
+    Reopen(ReopenArgs),
+}
+
+#[derive(Args)]
+struct ReopenArgs {
+    /// Documents loaded before the kill cycles.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    docs: u64,
+    /// Kill-and-reopen cycles.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    cycles: u64,
+    /// Durable writer threads in the killed process.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1_024))]
+    writers: u64,
+    /// The writer runs between half of this and this long before the kill (seconds).
+    #[arg(long, default_value_t = 3.0, value_parser = positive_secs)]
+    load_seconds: f64,
+    /// Where the database goes (default: the system temp dir; a real disk).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Internal: run as the writer child on this directory.
+    #[arg(long, hide = true)]
+    child: Option<PathBuf>,
+    /// Internal: the child's cycle number (keeps its ids apart).
+    #[arg(long, hide = true, default_value_t = 0)]
+    cycle: u64,
 }
 
 #[derive(Args)]
@@ -137,6 +167,7 @@ fn main() -> ExitCode {
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     match cli.cmd {
         Some(Cmd::Stress(a)) => run_stress(a),
+        Some(Cmd::Reopen(a)) => run_reopen(a),
         None => run_suite(cli.suite, command),
     }
 }
@@ -254,6 +285,51 @@ fn run_stress(a: StressArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn run_reopen(a: ReopenArgs) -> ExitCode {
+    if let Some(dir) = &a.child {
+        return match reopen::child(dir, a.writers as usize, a.cycle) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find this program to start the writer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match reopen::run(
+        &exe,
+        a.data_dir.as_deref(),
+        a.docs,
+        a.cycles as usize,
+        a.writers as usize,
+        Duration::from_secs_f64(a.load_seconds),
+    ) {
+        Ok(r) => {
+            let (c50, cmax) = reopen::p50_max(&r.after_crash_ms);
+            let (p50, pmax) = reopen::p50_max(&r.after_power_loss_ms);
+            println!(
+                "reopen after SIGKILL under write load, N = {} documents, {} cycles, {} writes acknowledged by the killed writers",
+                r.docs, r.cycles, r.acknowledged
+            );
+            println!(
+                "  as after a process crash: open + first read p50 {c50:.1} ms, max {cmax:.1} ms"
+            );
+            println!("  as after a power loss (checkpoint restored, log replayed): p50 {p50:.1} ms, max {pmax:.1} ms");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

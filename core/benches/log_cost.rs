@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use collection_store::log::entry::{encode_frame, LogOp, OpKind};
 use collection_store::{Database, DatabaseOptions, Durability};
+use collection_store::{LogEntry, LogOp, OpKind};
 use heed::types::Bytes;
 use serde_json::{json, Value};
 
@@ -92,7 +92,12 @@ fn raw_commit(r: &mut Raw, first: u64, docs: &[Vec<u8>], with_log: bool) {
                 document: d.clone(),
             })
             .collect();
-        let frame = encode_frame(r.lsn, 0, &ops).unwrap();
+        let entry = LogEntry {
+            lsn: r.lsn,
+            timestamp_ms: 0,
+            ops,
+        };
+        let frame = entry.encode().unwrap();
         r.log.put(&mut w, &r.lsn.to_be_bytes(), &frame).unwrap();
     }
     w.commit().unwrap();

@@ -151,5 +151,9 @@ fn main() {
         },
         "collection-store Batched 2ms",
     );
-    run_cs(64, Durability::None, "collection-store None (NOMETASYNC)");
+    run_cs(
+        64,
+        Durability::None,
+        "collection-store None (log flushed by checkpoints)",
+    );
 }

@@ -138,17 +138,18 @@ pub fn list(store: &Store, txn: &RoTxn<'_>) -> Result<Vec<CollectionMeta>> {
     Ok(out)
 }
 
-/// Returns the definition of `name`, creating it with `opts` if absent. When it
-/// exists and `opts` is given, the options must match.
+/// Returns the definition of `name` and whether it was created now (with
+/// `opts`, or the defaults). When it exists and `opts` is given, the options
+/// must match.
 pub fn get_or_create(
     w: &mut Wtx<'_, '_>,
     name: &str,
     opts: Option<&CollectionOptions>,
-) -> Result<CollectionMeta> {
+) -> Result<(CollectionMeta, bool)> {
     validate_name(name)?;
     if let Some(meta) = load(w.store(), w.ro(), name)? {
         check_options(&meta, opts)?;
-        return Ok(meta);
+        return Ok((meta, false));
     }
     let options = opts.cloned().unwrap_or_default();
     validate_options(&options)?;
@@ -182,11 +183,7 @@ pub fn get_or_create(
         schema_version: None,
     };
     save(w, &meta)?;
-    w.log(crate::log::LogOp::CreateCollection {
-        collection: meta.name.clone(),
-        options: meta.options.clone(),
-    });
-    Ok(meta)
+    Ok((meta, true))
 }
 
 /// Writes a collection definition.

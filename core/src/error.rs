@@ -135,6 +135,11 @@ pub enum Error {
     /// starting another would wait for itself forever.
     #[error("this thread already has an open write transaction on this database; run the statement through that transaction (tx.collection(...)) or finish it first")]
     TransactionInProgress,
+    /// What a transaction read changed before it could be applied (a change
+    /// set validated where it is applied, as in a replicated mode). Nothing of
+    /// it was applied; run the transaction again.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Another process committed while this transaction was being moved to a
     /// larger memory map, so its reads may be stale. Nothing was committed; retry.
     #[error("write conflict: another process committed while the database map was growing; the transaction was rolled back, retry it")]
@@ -191,4 +196,125 @@ pub enum Error {
         /// The configured wait.
         timeout_ms: u64,
     },
+}
+
+fn copy_io(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+fn copy_heed(e: &heed::Error) -> heed::Error {
+    match e {
+        heed::Error::Io(io) => heed::Error::Io(copy_io(io)),
+        heed::Error::Mdb(m) => heed::Error::Mdb(*m),
+        heed::Error::Encoding(b) => heed::Error::Encoding(b.to_string().into()),
+        heed::Error::Decoding(b) => heed::Error::Decoding(b.to_string().into()),
+        heed::Error::EnvAlreadyOpened => heed::Error::EnvAlreadyOpened,
+    }
+}
+
+/// A copy with the same variant, fields and message: one failure that
+/// concerns several callers (every member of a failed group commit) reaches
+/// each of them as the error it is. I/O errors keep their kind and OS error
+/// code; boxed encoder errors keep their message.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        use Error::*;
+        match self {
+            InvalidFilter(m) => InvalidFilter(m.clone()),
+            InvalidUpdate(m) => InvalidUpdate(m.clone()),
+            InvalidSort(m) => InvalidSort(m.clone()),
+            InvalidProjection(m) => InvalidProjection(m.clone()),
+            InvalidDocument(m) => InvalidDocument(m.clone()),
+            InvalidRegex { pattern, message } => InvalidRegex {
+                pattern: pattern.clone(),
+                message: message.clone(),
+            },
+            DocumentTooLarge { size, limit } => DocumentTooLarge {
+                size: *size,
+                limit: *limit,
+            },
+            TypeMismatch {
+                operator,
+                path,
+                message,
+            } => TypeMismatch {
+                operator: operator.clone(),
+                path: path.clone(),
+                message: message.clone(),
+            },
+            ImmutableField { field } => ImmutableField {
+                field: field.clone(),
+            },
+            Overflow { operator, path } => Overflow {
+                operator: operator.clone(),
+                path: path.clone(),
+            },
+            DuplicateKey { index, key } => DuplicateKey {
+                index: index.clone(),
+                key: key.clone(),
+            },
+            InvalidCollection(m) => InvalidCollection(m.clone()),
+            InvalidIndex(m) => InvalidIndex(m.clone()),
+            InvalidConsumer(m) => InvalidConsumer(m.clone()),
+            IndexNotFound(m) => IndexNotFound(m.clone()),
+            CollectionOptionsMismatch { name, message } => CollectionOptionsMismatch {
+                name: name.clone(),
+                message: message.clone(),
+            },
+            Corrupt {
+                location,
+                message,
+                lsn,
+            } => Corrupt {
+                location: location.clone(),
+                message: message.clone(),
+                lsn: *lsn,
+            },
+            LogTruncated {
+                requested,
+                first_available,
+            } => LogTruncated {
+                requested: *requested,
+                first_available: *first_available,
+            },
+            LogGap { expected, found } => LogGap {
+                expected: *expected,
+                found: *found,
+            },
+            TransactionClosed(m) => TransactionClosed(m.clone()),
+            TransactionInProgress => TransactionInProgress,
+            Conflict(m) => Conflict(m.clone()),
+            WriteConflict => WriteConflict,
+            Decode {
+                collection,
+                id,
+                message,
+            } => Decode {
+                collection: collection.clone(),
+                id: id.clone(),
+                message: message.clone(),
+            },
+            Aborted(m) => Aborted(m.clone()),
+            ReadOnly => ReadOnly,
+            Storage(e) => Storage(copy_heed(e)),
+            Io(e) => Io(copy_io(e)),
+            Unauthorized(m) => Unauthorized(m.clone()),
+            Protocol(m) => Protocol(m.clone()),
+            Replication(m) => Replication(m.clone()),
+            NotReplicated {
+                lsn,
+                confirmed,
+                required,
+                timeout_ms,
+            } => NotReplicated {
+                lsn: *lsn,
+                confirmed: *confirmed,
+                required: *required,
+                timeout_ms: *timeout_ms,
+            },
+        }
+    }
 }

@@ -28,48 +28,51 @@
 
 #![warn(missing_docs)]
 
-#[cfg(feature = "async")]
-pub mod async_api;
-pub mod catalog;
-pub mod collection;
-pub mod db;
-pub mod doc;
-pub mod error;
+// The engine's layers, bottom to top; each uses only the ones above it in
+// this list (see ARCHITECTURE.md, "Layers").
+pub(crate) mod catalog;
+pub(crate) mod doc;
+pub(crate) mod error;
 pub(crate) mod exec;
-pub mod find;
-pub mod index;
-pub mod keys;
-pub mod log;
-pub mod plan;
-pub mod query;
+pub(crate) mod index;
+pub(crate) mod keys;
+pub(crate) mod log;
+pub(crate) mod plan;
+pub(crate) mod query;
+pub(crate) mod storage;
+pub(crate) mod write;
+// The handles: public entry points.
+pub(crate) mod handles;
 #[cfg(feature = "replication")]
 pub mod replication;
-pub mod storage;
-pub mod txn;
 pub mod typed;
-pub mod verify;
-pub mod write;
+pub(crate) mod verify;
 
-#[cfg(feature = "async")]
-pub use async_api::{AsyncCollection, AsyncDatabase, AsyncFind};
 pub use catalog::CollectionOptions;
-pub use collection::{
-    Collection, CollectionHandle, ExecSource, TxCollection, TxExec, UpdateOptions, UpdateResult,
-};
 #[cfg(feature = "derive")]
 pub use collection_store_derive::{Document, Embedded};
-pub use db::{Database, DatabaseOptions};
 pub use error::{Error, Result};
-pub use find::{Find, FindIter};
-pub use index::IndexSpec;
 #[cfg(feature = "async")]
-pub use log::AsyncChangeStream;
-pub use log::{ChangeEvent, ChangeStream, Consumer, LogRetention, Lsn, OpKind};
+pub use handles::async_api::{AsyncCollection, AsyncDatabase, AsyncFind};
+pub use handles::check::{check_find, document_json};
+pub use handles::collection::{
+    Collection, CollectionHandle, ExecSource, TxCollection, TxExec, UpdateOptions, UpdateResult,
+};
+pub use handles::database::{Database, DatabaseOptions};
+pub use handles::find::{Find, FindIter};
+#[cfg(feature = "async")]
+pub use handles::stream::AsyncChangeStream;
+pub use handles::transaction::Transaction;
+pub use handles::watch::{ChangeEvent, ChangeStream, Consumer};
+pub use index::IndexSpec;
+pub use log::{LogEntry, LogOp, LogRetention, Lsn, OpKind};
 pub use plan::{ExecStats, Explain};
-pub use txn::Transaction;
 pub use typed::{Document, Embedded, SchemaSync, TypedCollection, TypedOptions};
 pub use verify::VerifyReport;
-pub use write::Durability;
+pub use write::{CommitWaiter, Durability};
+
+#[doc(hidden)]
+pub use handles::testing;
 
 /// The largest encoded document accepted (16 MiB, as in MongoDB).
 pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;

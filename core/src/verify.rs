@@ -12,6 +12,8 @@ use crate::error::Result;
 use crate::exec::doc_key;
 use crate::index::entries::keys_for;
 use crate::index::spec::CompiledIndex;
+use crate::log::state;
+use crate::log::wal::Wal;
 use crate::storage::{Store, Table};
 
 /// What [`crate::Database::verify`] found.
@@ -45,7 +47,7 @@ fn note(r: &mut VerifyReport, p: String) {
 }
 
 /// Checks everything in one read snapshot.
-pub fn verify(store: &Store) -> Result<VerifyReport> {
+pub fn verify(store: &Store, wal: &Wal) -> Result<VerifyReport> {
     let (_gate, txn) = store.read()?;
     let mut r = VerifyReport::default();
     let metas = catalog::list(store, &txn)?;
@@ -54,7 +56,7 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
     for meta in &metas {
         r.collections += 1;
         coll_prefixes.insert(meta.prefix());
-        let indexes = CompiledIndex::compile_all(meta)?;
+        let indexes = CompiledIndex::compile_all(&meta.indexes)?;
         let mut expected: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); indexes.len()];
         let mut docs = 0u64;
         for item in store.table(Table::Docs).prefix_iter(&txn, &meta.prefix())? {
@@ -207,29 +209,37 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
             }
         }
     }
-    verify_log(store, &txn, &mut r)?;
+    verify_log(store, &txn, wal, &mut r)?;
     Ok(r)
 }
 
-/// Every retained log entry decodes (checksum, format) and LSNs are consecutive.
-fn verify_log(store: &Store, txn: &heed::RoTxn<'_>, r: &mut VerifyReport) -> Result<()> {
-    let mut expect: Option<u64> = None;
-    for item in store.table(Table::Log).iter(txn)? {
-        let (key, frame) = item?;
-        let Ok(lsn) = <[u8; 8]>::try_from(key).map(u64::from_be_bytes) else {
-            note(r, format!("log: key of {} bytes", key.len()));
-            continue;
-        };
-        if let Some(e) = expect {
-            if lsn != e {
-                note(r, format!("log: entries {e}..{} are missing", lsn - 1));
-            }
-        }
-        expect = Some(lsn + 1);
+/// Every retained log entry is present, in sequence, and decodes (checksum,
+/// format), and the format-1 log table is empty.
+fn verify_log(store: &Store, txn: &heed::RoTxn<'_>, wal: &Wal, r: &mut VerifyReport) -> Result<()> {
+    if store.table(Table::Log).len(txn)? > 0 {
+        note(r, "log: the format-1 log table still holds entries".into());
+    }
+    let (first, last) = state::bounds(store, txn)?;
+    if last == 0 || first > last {
+        return Ok(());
+    }
+    let mut expect = first;
+    let visited = wal.visit(first - 1, last, &mut |lsn, frame| {
         if let Err(e) = crate::log::LogEntry::decode(lsn, frame) {
             note(r, format!("log: {e}"));
         }
         r.log_entries += 1;
+        expect = lsn + 1;
+        Ok(true)
+    });
+    if let Err(e) = visited {
+        note(r, format!("log: {e}"));
+    }
+    if expect <= last {
+        note(
+            r,
+            format!("log: entries {expect}..{last} are missing or unreadable"),
+        );
     }
     Ok(())
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collection_store::log::{LogOp, LogRetention};
 use collection_store::{
     ChangeEvent, Database, DatabaseOptions, Error, IndexSpec, OpKind, UpdateOptions,
 };
+use collection_store::{LogOp, LogRetention};
 use serde_json::{json, Value};
 
 fn kinds(db: &Database, after: u64) -> Vec<Vec<(OpKind, String)>> {
@@ -229,22 +229,21 @@ fn a_flipped_byte_is_reported_as_corruption_of_that_entry() {
         }
     }
     // Damage entry 3 behind the database's back.
-    {
-        use collection_store::storage::{Store, StoreOptions, Table};
-        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        let log = store.table(Table::Log);
-        let (_gate, mut wtxn) = store.write().unwrap();
-        let mut frame = log
-            .get(&wtxn, &3u64.to_be_bytes())
-            .unwrap()
-            .unwrap()
-            .to_vec();
-        let at = frame.len() - 3;
-        frame[at] ^= 0x01;
-        log.put(&mut wtxn, &3u64.to_be_bytes(), &frame).unwrap();
-        wtxn.commit().unwrap();
-    }
     let db = Database::open(dir.path()).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let (path, offset) = collection_store::testing::log_frame(&db, 3).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        // A byte inside the frame's checksummed part.
+        let mut b = [0u8; 1];
+        file.read_exact_at(&mut b, offset + 20).unwrap();
+        b[0] ^= 0x01;
+        file.write_all_at(&b, offset + 20).unwrap();
+    }
     let is_corrupt_3 = |e: &Error| matches!(e, Error::Corrupt { lsn: Some(3), .. });
     assert!(is_corrupt_3(&db.read_log(0, 10).unwrap_err()));
     assert!(is_corrupt_3(&db.read_log_frames(1, 1 << 20).unwrap_err()));

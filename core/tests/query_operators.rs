@@ -3,8 +3,14 @@
 //! (https://www.mongodb.com/docs/manual/). Each test uses a small fixture and
 //! asserts the exact `_id` list it expects (sorted by `_id` unless the test is
 //! about sorting).
+//!
+//! The suite runs against every front end (see `common/front.rs`): each test
+//! appears as `direct::…`, `transaction::…`, `async_api::…` and `rebuilt::…`.
 
-use collection_store::{Collection, Database, Error};
+mod common;
+
+use collection_store::Error;
+use common::front::{Db, C};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
@@ -13,22 +19,18 @@ use serde_json::{json, Value};
 // Fixture helpers
 // ---------------------------------------------------------------------------
 
-/// A database in a temporary directory holding one collection "c".
-/// `db` is declared first so that it closes before the directory is removed.
+/// A database in a temporary directory, seen through the test's front end,
+/// holding one collection "c".
 struct Fx {
-    db: Database,
-    c: Collection,
-    _dir: tempfile::TempDir,
+    db: Db,
 }
 
 fn fixture(docs: Vec<Value>) -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
-    let c = db.collection("c").unwrap();
+    let db = Db::new();
     if !docs.is_empty() {
-        c.insert_many(docs).unwrap();
+        db.collection("c").insert_many(docs).unwrap();
     }
-    Fx { db, c, _dir: dir }
+    Fx { db }
 }
 
 fn id_of(doc: &Value) -> i64 {
@@ -38,6 +40,11 @@ fn id_of(doc: &Value) -> i64 {
 }
 
 impl Fx {
+    /// The collection "c".
+    fn c(&self) -> C<'_> {
+        self.db.collection("c")
+    }
+
     /// `_id`s of the documents matching `filter`, in `_id` order.
     fn ids(&self, filter: Value) -> Vec<i64> {
         self.sorted_ids(filter, json!({"_id": 1}))
@@ -46,7 +53,7 @@ impl Fx {
     /// `_id`s of the documents matching `filter`, in the order of `sort`.
     fn sorted_ids(&self, filter: Value, sort: Value) -> Vec<i64> {
         let shown = format!("filter {filter} sort {sort}");
-        self.c
+        self.c()
             .find(filter)
             .sort(sort)
             .to_vec()
@@ -59,7 +66,7 @@ impl Fx {
     /// Documents matching `filter` shaped by `projection`, in `_id` order.
     fn projected(&self, filter: Value, projection: Value) -> Vec<Value> {
         let shown = format!("filter {filter} projection {projection}");
-        self.c
+        self.c()
             .find(filter)
             .sort(json!({"_id": 1}))
             .projection(projection)
@@ -70,7 +77,7 @@ impl Fx {
     /// The error a find with `filter` reports (it must report one).
     fn filter_error(&self, filter: Value) -> Error {
         let shown = filter.to_string();
-        match self.c.find(filter).to_vec() {
+        match self.c().find(filter).to_vec() {
             Ok(docs) => panic!("filter {shown} should be rejected, matched {docs:?}"),
             Err(e) => e,
         }
@@ -100,7 +107,6 @@ fn eq_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn eq_scalar_matches_numbers_of_any_type_and_array_elements() {
     let fx = eq_fixture();
     // MongoDB manual, Comparison/Sort Order: "MongoDB treats some types as
@@ -119,7 +125,6 @@ fn eq_scalar_matches_numbers_of_any_type_and_array_elements() {
     assert_eq!(fx.ids(json!({"a": 3})), [4]);
 }
 
-#[test]
 fn eq_array_is_exact_array_or_element_equality() {
     let fx = eq_fixture();
     // MongoDB manual, Query an Array: "To specify equality condition on an
@@ -135,7 +140,6 @@ fn eq_array_is_exact_array_or_element_equality() {
     assert_eq!(fx.ids(json!({"a": [[1, 2], 3]})), [4]);
 }
 
-#[test]
 fn eq_embedded_document_is_field_order_sensitive() {
     let fx = eq_fixture();
     // MongoDB manual, Query on Embedded/Nested Documents: "Equality matches on
@@ -148,7 +152,6 @@ fn eq_embedded_document_is_field_order_sensitive() {
     assert_eq!(fx.ids(json!({"a.b": 1})), [6, 7]);
 }
 
-#[test]
 fn eq_null_matches_null_and_missing() {
     let fx = eq_fixture();
     // MongoDB manual, Query for Null or Missing Fields: "The { item : null }
@@ -164,7 +167,6 @@ fn eq_null_matches_null_and_missing() {
     assert_eq!(fx.ids(json!({"a": {"$exists": false}})), [8]);
 }
 
-#[test]
 fn ne_matches_missing_fields_and_excludes_arrays_containing_the_value() {
     let fx = eq_fixture();
     // MongoDB manual, $ne: "$ne selects the documents where the value of the
@@ -205,7 +207,6 @@ fn cmp_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn comparison_operators_on_numbers() {
     let fx = cmp_fixture();
     // MongoDB manual, $gt: "$gt selects those documents where the value of the
@@ -222,7 +223,6 @@ fn comparison_operators_on_numbers() {
     assert_eq!(fx.ids(json!({"a": {"$gt": 100}})), Vec::<i64>::new());
 }
 
-#[test]
 fn number_ranges_never_match_other_types() {
     let fx = cmp_fixture();
     // MongoDB manual, Comparison/Sort Order: "MongoDB enforces comparisons with
@@ -243,7 +243,6 @@ fn number_ranges_never_match_other_types() {
     assert_eq!(fx.ids(json!({"a": {"$lt": {"x": 4}}})), Vec::<i64>::new());
 }
 
-#[test]
 fn comparisons_with_null() {
     let fx = cmp_fixture();
     // Type bracketing with a null operand: null and missing fields compare
@@ -254,7 +253,6 @@ fn comparisons_with_null() {
     assert_eq!(fx.ids(json!({"a": {"$lt": null}})), Vec::<i64>::new());
 }
 
-#[test]
 fn range_conditions_on_an_array_may_be_met_by_different_elements() {
     let fx = cmp_fixture();
     // MongoDB manual, Query an Array: "When specifying compound conditions on
@@ -273,7 +271,6 @@ fn range_conditions_on_an_array_may_be_met_by_different_elements() {
     );
 }
 
-#[test]
 fn array_operands_compare_whole_arrays() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": [1, 5]}),
@@ -290,7 +287,6 @@ fn array_operands_compare_whole_arrays() {
     assert_eq!(fx.ids(json!({"a": {"$lt": [1, 4]}})), [2, 5]);
 }
 
-#[test]
 fn integers_and_doubles_compare_by_value() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": 2}),
@@ -312,7 +308,6 @@ fn integers_and_doubles_compare_by_value() {
     assert_eq!(fx.ids(json!({"a": {"$type": "int"}})), [1, 5]);
 }
 
-#[test]
 fn big_integers_beyond_2_pow_53_compare_exactly() {
     let two53 = 9_007_199_254_740_992_i64;
     let fx = fixture(vec![
@@ -372,7 +367,6 @@ fn inventory_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn in_matches_any_listed_value_and_array_elements() {
     let fx = inventory_fixture();
     // MongoDB manual, $in: "The $in operator selects the documents where the
@@ -394,7 +388,6 @@ fn in_matches_any_listed_value_and_array_elements() {
     assert_eq!(fx.ids(json!({"tags": {"$in": [["school", "home"]]}})), [2]);
 }
 
-#[test]
 fn nin_matches_missing_fields_and_arrays_without_the_values() {
     let fx = inventory_fixture();
     // MongoDB manual, $nin: "$nin selects the documents where: the specified
@@ -419,7 +412,6 @@ fn nin_matches_missing_fields_and_arrays_without_the_values() {
     );
 }
 
-#[test]
 fn in_and_nin_accept_regular_expressions() {
     let fx = inventory_fixture();
     // MongoDB manual, $in: "The $in operator can select documents using regular
@@ -455,7 +447,6 @@ fn logic_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn and_or_nor() {
     let fx = logic_fixture();
     // MongoDB manual, $and: "$and performs a logical AND operation on an array
@@ -503,7 +494,6 @@ fn and_or_nor() {
     assert_eq!(fx.ids(json!({"price": 1.99, "$comment": "why"})), [1, 2]);
 }
 
-#[test]
 fn not_negates_the_operator_and_matches_missing_fields() {
     let fx = logic_fixture();
     // MongoDB manual, $not: "$not performs a logical NOT operation on the
@@ -542,7 +532,6 @@ fn not_negates_the_operator_and_matches_missing_fields() {
 // $exists
 // ---------------------------------------------------------------------------
 
-#[test]
 fn exists_true_includes_null_values_and_false_means_absent() {
     // The "records" collection of the MongoDB manual's $exists page.
     let fx = fixture(vec![
@@ -575,7 +564,6 @@ fn exists_true_includes_null_values_and_false_means_absent() {
     assert_eq!(fx.ids(json!({"a": {"$type": "null"}})), [3]);
 }
 
-#[test]
 fn exists_on_dotted_paths() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": {"b": null}}),
@@ -614,7 +602,6 @@ fn type_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn type_by_alias() {
     let fx = type_fixture();
     // MongoDB manual, $type: "$type returns documents where the BSON type of
@@ -638,7 +625,6 @@ fn type_by_alias() {
     );
 }
 
-#[test]
 fn type_array_matches_the_field_itself() {
     let fx = type_fixture();
     // MongoDB manual, $type: "Queries for $type: "array" return documents where
@@ -652,7 +638,6 @@ fn type_array_matches_the_field_itself() {
     );
 }
 
-#[test]
 fn type_by_number_and_by_list() {
     let fx = type_fixture();
     // MongoDB manual, $type: "You can specify either the number or alias for
@@ -703,7 +688,6 @@ fn all_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn all_requires_every_value() {
     let fx = all_fixture();
     // MongoDB manual, $all: "The $all is equivalent to an $and operation of the
@@ -730,7 +714,6 @@ fn all_requires_every_value() {
     assert_eq!(fx.ids(json!({"qty.num": {"$all": [10, 45]}})), [1]);
 }
 
-#[test]
 fn all_with_a_nested_array() {
     let fx = all_fixture();
     // MongoDB manual, $all: "When passed an array of a nested array (e.g.
@@ -743,7 +726,6 @@ fn all_with_a_nested_array() {
     );
 }
 
-#[test]
 fn all_with_elem_match() {
     let fx = all_fixture();
     // MongoDB manual, $all (Use $all with $elemMatch): "If the field contains
@@ -764,7 +746,6 @@ fn all_with_elem_match() {
     );
 }
 
-#[test]
 fn all_with_an_empty_list_matches_nothing() {
     let fx = all_fixture();
     // MongoDB's server parses {$all: []} as "always false" (documented
@@ -778,7 +759,6 @@ fn all_with_an_empty_list_matches_nothing() {
 // $elemMatch
 // ---------------------------------------------------------------------------
 
-#[test]
 fn elem_match_value_form() {
     // MongoDB manual, $elemMatch (query): "The $elemMatch operator matches
     // documents that contain an array field with at least one element that
@@ -854,7 +834,6 @@ fn survey_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn elem_match_document_form() {
     let fx = survey_fixture();
     // MongoDB manual, $elemMatch (query): "The following query matches only
@@ -879,7 +858,6 @@ fn elem_match_document_form() {
     );
 }
 
-#[test]
 fn elem_match_single_condition_and_ne() {
     let fx = survey_fixture();
     // MongoDB manual, $elemMatch (query), Single Query Condition:
@@ -907,7 +885,6 @@ fn elem_match_single_condition_and_ne() {
 // $size
 // ---------------------------------------------------------------------------
 
-#[test]
 fn size_matches_arrays_of_exactly_n_elements() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": []}),
@@ -949,7 +926,6 @@ fn regex_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn regex_basic_matching_is_unanchored_and_only_on_strings() {
     let fx = regex_fixture();
     // MongoDB manual, $regex: "Provides regular expression capabilities for
@@ -972,7 +948,6 @@ fn regex_basic_matching_is_unanchored_and_only_on_strings() {
     );
 }
 
-#[test]
 fn regex_options() {
     let fx = regex_fixture();
     // MongoDB manual, $regex, $options:
@@ -1030,7 +1005,6 @@ fn regex_options() {
     );
 }
 
-#[test]
 fn not_with_a_regular_expression() {
     let fx = regex_fixture();
     // MongoDB manual, $not: "$not operator can perform logical NOT operation
@@ -1066,7 +1040,6 @@ fn mod_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn mod_selects_by_remainder() {
     let fx = mod_fixture();
     // MongoDB manual, $mod: "Select documents where the value of a field
@@ -1083,7 +1056,6 @@ fn mod_selects_by_remainder() {
     assert_eq!(fx.ids(json!({"qty": {"$mod": [1_000_000_000, 1]}})), [11]);
 }
 
-#[test]
 fn mod_with_negative_numbers() {
     let fx = mod_fixture();
     // MongoDB manual, $mod: "When the dividend is negative, the remainder is
@@ -1095,7 +1067,6 @@ fn mod_with_negative_numbers() {
     assert_eq!(fx.ids(json!({"qty": {"$mod": [5, -2]}})), [5]);
 }
 
-#[test]
 fn mod_truncates_decimal_arguments() {
     let fx = mod_fixture();
     // MongoDB manual, $mod, Floating Point Arguments: "The $mod expression
@@ -1135,7 +1106,6 @@ fn bits_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn bits_all_set() {
     let fx = bits_fixture();
     // MongoDB manual, $bitsAllSet: "$bitsAllSet matches documents where all of
@@ -1153,7 +1123,6 @@ fn bits_all_set() {
     assert_eq!(fx.ids(json!({"a": {"$bitsAllSet": []}})), [1, 2, 3, 4, 5]);
 }
 
-#[test]
 fn bits_any_set() {
     let fx = bits_fixture();
     // MongoDB manual, $bitsAnySet: "$bitsAnySet matches documents where any of
@@ -1165,7 +1134,6 @@ fn bits_any_set() {
     assert_eq!(fx.ids(json!({"a": {"$bitsAnySet": [62]}})), [5]);
 }
 
-#[test]
 fn bits_all_clear() {
     let fx = bits_fixture();
     // MongoDB manual, $bitsAllClear: "$bitsAllClear matches documents where all
@@ -1178,7 +1146,6 @@ fn bits_all_clear() {
     assert_eq!(fx.ids(json!({"a": {"$bitsAllClear": [63]}})), [1, 2, 3, 4]);
 }
 
-#[test]
 fn bits_any_clear() {
     let fx = bits_fixture();
     // MongoDB manual, $bitsAnyClear: "$bitsAnyClear matches documents where any
@@ -1196,7 +1163,6 @@ fn bits_any_clear() {
     );
 }
 
-#[test]
 fn bits_never_match_fractional_doubles_strings_or_missing_fields() {
     let fx = bits_fixture();
     // MongoDB manual, $bitsAllSet, Floating Point Values: "$bitsAllSet will not
@@ -1218,8 +1184,6 @@ fn bits_never_match_fractional_doubles_strings_or_missing_fields() {
         }
     }
 }
-
-#[test]
 
 fn bits_positions_beyond_63_are_sign_extended() {
     let fx = bits_fixture();
@@ -1251,7 +1215,6 @@ fn path_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn dotted_paths_through_embedded_documents_and_arrays_of_documents() {
     let fx = path_fixture();
     // MongoDB manual, Query an Array of Embedded Documents: "If you do not know
@@ -1274,7 +1237,6 @@ fn dotted_paths_through_embedded_documents_and_arrays_of_documents() {
     );
 }
 
-#[test]
 fn numeric_path_parts_index_arrays() {
     let fx = path_fixture();
     // MongoDB manual, Query an Array: "Using dot notation, you can specify query
@@ -1299,7 +1261,6 @@ fn numeric_path_parts_index_arrays() {
     );
 }
 
-#[test]
 fn scalar_conditions_match_any_array_element() {
     let fx = path_fixture();
     // MongoDB manual, Query an Array: "To query if the array field contains at
@@ -1314,7 +1275,6 @@ fn scalar_conditions_match_any_array_element() {
     assert_eq!(fx.ids(json!({"grid": 3})), Vec::<i64>::new());
 }
 
-#[test]
 fn null_on_dotted_paths_through_arrays_of_documents() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": [{"b": 1}, {"b": 2}]}),
@@ -1338,7 +1298,6 @@ fn null_on_dotted_paths_through_arrays_of_documents() {
 // Sort, skip, limit
 // ---------------------------------------------------------------------------
 
-#[test]
 fn sort_multiple_keys_ascending_and_descending() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": 1, "b": "x"}),
@@ -1371,17 +1330,17 @@ fn sort_multiple_keys_ascending_and_descending() {
         [3, 5, 1]
     );
     // Without a sort, results come in _id order.
-    let unsorted: Vec<i64> =
-        fx.c.find(json!({}))
-            .to_vec()
-            .unwrap()
-            .iter()
-            .map(id_of)
-            .collect();
+    let unsorted: Vec<i64> = fx
+        .c()
+        .find(json!({}))
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
     assert_eq!(unsorted, [1, 2, 3, 4, 5]);
 }
 
-#[test]
 fn sort_arrays_missing_null_and_empty_arrays() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": [1, 10]}),
@@ -1416,7 +1375,6 @@ fn sort_arrays_missing_null_and_empty_arrays() {
     );
 }
 
-#[test]
 fn sort_across_types_follows_the_bson_comparison_order() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": true}),
@@ -1450,7 +1408,6 @@ fn sort_across_types_follows_the_bson_comparison_order() {
     assert_eq!(fx.sorted_ids(json!({}), json!({"a": -1})), descending);
 }
 
-#[test]
 fn sort_by_dotted_path_over_arrays_of_documents() {
     let fx = fixture(vec![
         json!({"_id": 1, "items": [{"qty": 5}, {"qty": 1}]}),
@@ -1469,12 +1426,12 @@ fn sort_by_dotted_path_over_arrays_of_documents() {
     );
 }
 
-#[test]
 fn skip_and_limit() {
     let docs: Vec<Value> = (1..=10).map(|i| json!({"_id": i, "n": 100 - i})).collect();
     let fx = fixture(docs);
     let run = |skip: u64, limit: u64| -> Vec<i64> {
-        fx.c.find(json!({}))
+        fx.c()
+            .find(json!({}))
             .sort(json!({"n": 1}))
             .skip(skip)
             .limit(limit)
@@ -1494,29 +1451,34 @@ fn skip_and_limit() {
     assert_eq!(run(7, 0), [3, 2, 1]);
     assert_eq!(run(0, 0).len(), 10);
     // Unsorted, streaming through the iterator.
-    let streamed: Vec<i64> =
-        fx.c.find(json!({"n": {"$lt": 97}}))
-            .skip(1)
-            .limit(3)
-            .into_iter()
-            .map(|r| id_of(&r.unwrap()))
-            .collect();
+    let streamed: Vec<i64> = fx
+        .c()
+        .find(json!({"n": {"$lt": 97}}))
+        .skip(1)
+        .limit(3)
+        .into_iter()
+        .map(|r| id_of(&r.unwrap()))
+        .collect();
     assert_eq!(streamed, [5, 6, 7]);
     // find_one returns the first match in _id order.
-    let one = fx.c.find_one(json!({"n": {"$lt": 95}})).unwrap().unwrap();
+    let one = fx.c().find_one(json!({"n": {"$lt": 95}})).unwrap().unwrap();
     assert_eq!(one, json!({"_id": 6, "n": 94}));
-    assert_eq!(fx.c.find_one(json!({"n": 1000})).unwrap(), None);
+    assert_eq!(fx.c().find_one(json!({"n": 1000})).unwrap(), None);
 }
 
-#[test]
 fn iterator_yields_the_same_documents_as_to_vec() {
     let docs: Vec<Value> = (1..=600)
         .map(|i| json!({"_id": i, "even": i % 2 == 0}))
         .collect();
     let fx = fixture(docs);
     let filter = json!({"even": true});
-    let via_vec = fx.c.find(filter.clone()).to_vec().unwrap();
-    let via_iter: Vec<Value> = fx.c.find(filter).into_iter().map(|r| r.unwrap()).collect();
+    let via_vec = fx.c().find(filter.clone()).to_vec().unwrap();
+    let via_iter: Vec<Value> = fx
+        .c()
+        .find(filter)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(via_vec.len(), 300);
     assert_eq!(via_iter, via_vec);
 }
@@ -1539,7 +1501,6 @@ fn projection_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn inclusion_projection_keeps_id_unless_excluded() {
     let fx = projection_fixture();
     // MongoDB manual, Project Fields to Return from Query: "A projection can
@@ -1578,8 +1539,6 @@ fn inclusion_projection_keeps_id_unless_excluded() {
     assert_eq!(keys, ["_id", "item", "status"]);
 }
 
-#[test]
-
 fn projection_of_only_id_returns_only_id() {
     let fx = projection_fixture();
     // MongoDB manual, db.collection.findOne(): "If the projection argument is
@@ -1598,7 +1557,6 @@ fn projection_of_only_id_returns_only_id() {
     );
 }
 
-#[test]
 fn exclusion_projection() {
     let fx = projection_fixture();
     // MongoDB manual, Project Fields to Return from Query: "Instead of listing
@@ -1623,7 +1581,6 @@ fn exclusion_projection() {
     );
 }
 
-#[test]
 fn dotted_projection_paths() {
     let fx = projection_fixture();
     // MongoDB manual, Project Fields to Return from Query, "Return Specific
@@ -1650,7 +1607,6 @@ fn dotted_projection_paths() {
     );
 }
 
-#[test]
 fn projection_over_arrays_of_documents() {
     let fx = projection_fixture();
     // MongoDB manual, Project Fields to Return from Query, "Projection on
@@ -1677,7 +1633,6 @@ fn projection_over_arrays_of_documents() {
     );
 }
 
-#[test]
 fn projection_errors() {
     let fx = projection_fixture();
     // MongoDB manual, Project Fields to Return from Query: "With the exception
@@ -1695,7 +1650,7 @@ fn projection_errors() {
     ];
     for p in bad {
         let shown = p.to_string();
-        let err = fx.c.find(json!({})).projection(p).to_vec().unwrap_err();
+        let err = fx.c().find(json!({})).projection(p).to_vec().unwrap_err();
         assert!(
             matches!(err, Error::InvalidProjection(_)),
             "{shown}: {err:?}"
@@ -1703,13 +1658,13 @@ fn projection_errors() {
     }
     // The _id exception is allowed in both directions.
     assert!(fx
-        .c
+        .c()
         .find(json!({}))
         .projection(json!({"item": 1, "_id": 0}))
         .to_vec()
         .is_ok());
     assert!(fx
-        .c
+        .c()
         .find(json!({}))
         .projection(json!({"item": 0, "_id": 1}))
         .to_vec()
@@ -1730,25 +1685,23 @@ fn count_fixture() -> Fx {
     ])
 }
 
-#[test]
 fn count_matches_find() {
     let fx = count_fixture();
-    assert_eq!(fx.c.count(json!({})).unwrap(), 5);
-    assert_eq!(fx.c.count(json!({"b": "x"})).unwrap(), 3);
-    assert_eq!(fx.c.count(json!({"a": 2})).unwrap(), 2);
-    assert_eq!(fx.c.count(json!({"a": null})).unwrap(), 2);
-    assert_eq!(fx.c.count(json!({"a": {"$gt": 100}})).unwrap(), 0);
+    assert_eq!(fx.c().count(json!({})).unwrap(), 5);
+    assert_eq!(fx.c().count(json!({"b": "x"})).unwrap(), 3);
+    assert_eq!(fx.c().count(json!({"a": 2})).unwrap(), 2);
+    assert_eq!(fx.c().count(json!({"a": null})).unwrap(), 2);
+    assert_eq!(fx.c().count(json!({"a": {"$gt": 100}})).unwrap(), 0);
     for f in [
         json!({"a": {"$size": 3}}),
         json!({"items.sku": "q"}),
         json!({"$or": [{"a": 3}, {"b": "y"}]}),
     ] {
-        let n = fx.c.find(f.clone()).to_vec().unwrap().len() as u64;
-        assert_eq!(fx.c.count(f.clone()).unwrap(), n, "{f}");
+        let n = fx.c().find(f.clone()).to_vec().unwrap().len() as u64;
+        assert_eq!(fx.c().count(f.clone()).unwrap(), n, "{f}");
     }
 }
 
-#[test]
 fn distinct_counts_array_elements_individually() {
     let fx = count_fixture();
     // MongoDB manual, db.collection.distinct(): "If the value of the specified
@@ -1757,35 +1710,34 @@ fn distinct_counts_array_elements_individually() {
     // [ 1, [1], 1 ], then db.collection.distinct() considers 1, [1], and 1 as
     // separate values."
     assert_eq!(
-        fx.c.distinct("a", json!({})).unwrap(),
+        fx.c().distinct("a", json!({})).unwrap(),
         [json!(null), json!(1), json!(2), json!(3), json!([1])]
     );
     assert_eq!(
-        fx.c.distinct("a", json!({"b": "x"})).unwrap(),
+        fx.c().distinct("a", json!({"b": "x"})).unwrap(),
         [json!(1), json!(2), json!(3), json!([1])]
     );
     assert_eq!(
-        fx.c.distinct("b", json!({})).unwrap(),
+        fx.c().distinct("b", json!({})).unwrap(),
         [json!("x"), json!("y")]
     );
     assert_eq!(
-        fx.c.distinct("items.sku", json!({})).unwrap(),
+        fx.c().distinct("items.sku", json!({})).unwrap(),
         [json!("p"), json!("q"), json!("r")]
     );
     assert_eq!(
-        fx.c.distinct("items.sku", json!({"a": 2})).unwrap(),
+        fx.c().distinct("items.sku", json!({"a": 2})).unwrap(),
         [json!("p"), json!("q")]
     );
     assert_eq!(
-        fx.c.distinct("nope", json!({})).unwrap(),
+        fx.c().distinct("nope", json!({})).unwrap(),
         Vec::<Value>::new()
     );
 }
 
-#[test]
 fn queries_on_a_collection_that_does_not_exist() {
     let fx = fixture(vec![]);
-    let other = fx.db.collection("never_written").unwrap();
+    let other = fx.db.collection("never_written");
     assert_eq!(
         other.find(json!({"a": 1})).to_vec().unwrap(),
         Vec::<Value>::new()
@@ -1804,7 +1756,6 @@ fn queries_on_a_collection_that_does_not_exist() {
 // Bad filters and sorts
 // ---------------------------------------------------------------------------
 
-#[test]
 fn bad_filters_return_invalid_filter() {
     let fx = inventory_fixture();
     let cases = [
@@ -1872,21 +1823,21 @@ fn bad_filters_return_invalid_filter() {
         );
         // Every entry point reports the same error.
         assert!(
-            matches!(fx.c.count(f.clone()), Err(Error::InvalidFilter(_))),
+            matches!(fx.c().count(f.clone()), Err(Error::InvalidFilter(_))),
             "count {shown}"
         );
         assert!(
-            matches!(fx.c.find_one(f.clone()), Err(Error::InvalidFilter(_))),
+            matches!(fx.c().find_one(f.clone()), Err(Error::InvalidFilter(_))),
             "find_one {shown}"
         );
         assert!(
             matches!(
-                fx.c.distinct("item", f.clone()),
+                fx.c().distinct("item", f.clone()),
                 Err(Error::InvalidFilter(_))
             ),
             "distinct {shown}"
         );
-        let mut it = fx.c.find(f).into_iter();
+        let mut it = fx.c().find(f).into_iter();
         assert!(
             matches!(it.next(), Some(Err(Error::InvalidFilter(_)))),
             "iterator {shown}"
@@ -1897,10 +1848,9 @@ fn bad_filters_return_invalid_filter() {
         );
     }
     // Nothing was changed or lost.
-    assert_eq!(fx.c.count(json!({})).unwrap(), 4);
+    assert_eq!(fx.c().count(json!({})).unwrap(), 4);
 }
 
-#[test]
 fn invalid_regular_expressions_return_invalid_regex() {
     let fx = regex_fixture();
     let cases = [
@@ -1916,7 +1866,7 @@ fn invalid_regular_expressions_return_invalid_regex() {
         let e = fx.filter_error(f.clone());
         assert!(matches!(e, Error::InvalidRegex { .. }), "{shown}: {e:?}");
         assert!(
-            matches!(fx.c.count(f), Err(Error::InvalidRegex { .. })),
+            matches!(fx.c().count(f), Err(Error::InvalidRegex { .. })),
             "count {shown}"
         );
     }
@@ -1929,7 +1879,6 @@ fn invalid_regular_expressions_return_invalid_regex() {
     assert!(is_invalid_filter(&e), "{e:?}");
 }
 
-#[test]
 fn bad_sorts_return_invalid_sort() {
     let fx = inventory_fixture();
     let cases = [
@@ -1944,9 +1893,9 @@ fn bad_sorts_return_invalid_sort() {
     ];
     for s in cases {
         let shown = s.to_string();
-        let err = fx.c.find(json!({})).sort(s.clone()).to_vec().unwrap_err();
+        let err = fx.c().find(json!({})).sort(s.clone()).to_vec().unwrap_err();
         assert!(matches!(err, Error::InvalidSort(_)), "{shown}: {err:?}");
-        let mut it = fx.c.find(json!({})).sort(s).into_iter();
+        let mut it = fx.c().find(json!({})).sort(s).into_iter();
         assert!(
             matches!(it.next(), Some(Err(Error::InvalidSort(_)))),
             "iterator {shown}"
@@ -2000,7 +1949,6 @@ fn arb_filter() -> impl Strategy<Value = Value> {
         .prop_map(|kv| Value::Object(kv.into_iter().collect()))
 }
 
-#[test]
 fn random_filters_give_typed_errors_and_never_panic() {
     let fx = fixture(vec![
         json!({"_id": 1, "a": 1, "b": "x"}),
@@ -2016,8 +1964,8 @@ fn random_filters_give_typed_errors_and_never_panic() {
     });
     runner
         .run(&arb_filter(), |filter| {
-            let found = fx.c.find(filter.clone()).to_vec();
-            let counted = fx.c.count(filter.clone());
+            let found = fx.c().find(filter.clone()).to_vec();
+            let counted = fx.c().count(filter.clone());
             match (found, counted) {
                 (Ok(docs), Ok(n)) => prop_assert_eq!(docs.len() as u64, n, "filter {}", filter),
                 (Err(e1), Err(e2)) => {
@@ -2039,3 +1987,71 @@ fn random_filters_give_typed_errors_and_never_panic() {
         })
         .unwrap();
 }
+
+crate::suite!(
+    eq_scalar_matches_numbers_of_any_type_and_array_elements,
+    eq_array_is_exact_array_or_element_equality,
+    eq_embedded_document_is_field_order_sensitive,
+    eq_null_matches_null_and_missing,
+    ne_matches_missing_fields_and_excludes_arrays_containing_the_value,
+    comparison_operators_on_numbers,
+    number_ranges_never_match_other_types,
+    comparisons_with_null,
+    range_conditions_on_an_array_may_be_met_by_different_elements,
+    array_operands_compare_whole_arrays,
+    integers_and_doubles_compare_by_value,
+    big_integers_beyond_2_pow_53_compare_exactly,
+    in_matches_any_listed_value_and_array_elements,
+    nin_matches_missing_fields_and_arrays_without_the_values,
+    in_and_nin_accept_regular_expressions,
+    and_or_nor,
+    not_negates_the_operator_and_matches_missing_fields,
+    exists_true_includes_null_values_and_false_means_absent,
+    exists_on_dotted_paths,
+    type_by_alias,
+    type_array_matches_the_field_itself,
+    type_by_number_and_by_list,
+    all_requires_every_value,
+    all_with_a_nested_array,
+    all_with_elem_match,
+    all_with_an_empty_list_matches_nothing,
+    elem_match_value_form,
+    elem_match_document_form,
+    elem_match_single_condition_and_ne,
+    size_matches_arrays_of_exactly_n_elements,
+    regex_basic_matching_is_unanchored_and_only_on_strings,
+    regex_options,
+    not_with_a_regular_expression,
+    mod_selects_by_remainder,
+    mod_with_negative_numbers,
+    mod_truncates_decimal_arguments,
+    bits_all_set,
+    bits_any_set,
+    bits_all_clear,
+    bits_any_clear,
+    bits_never_match_fractional_doubles_strings_or_missing_fields,
+    bits_positions_beyond_63_are_sign_extended,
+    dotted_paths_through_embedded_documents_and_arrays_of_documents,
+    numeric_path_parts_index_arrays,
+    scalar_conditions_match_any_array_element,
+    null_on_dotted_paths_through_arrays_of_documents,
+    sort_multiple_keys_ascending_and_descending,
+    sort_arrays_missing_null_and_empty_arrays,
+    sort_across_types_follows_the_bson_comparison_order,
+    sort_by_dotted_path_over_arrays_of_documents,
+    skip_and_limit,
+    iterator_yields_the_same_documents_as_to_vec,
+    inclusion_projection_keeps_id_unless_excluded,
+    projection_of_only_id_returns_only_id,
+    exclusion_projection,
+    dotted_projection_paths,
+    projection_over_arrays_of_documents,
+    projection_errors,
+    count_matches_find,
+    distinct_counts_array_elements_individually,
+    queries_on_a_collection_that_does_not_exist,
+    bad_filters_return_invalid_filter,
+    invalid_regular_expressions_return_invalid_regex,
+    bad_sorts_return_invalid_sort,
+    random_filters_give_typed_errors_and_never_panic,
+);

@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collection_store::log::LogRetention;
 use collection_store::replication::protocol::{self, Message};
 use collection_store::replication::{
     open_replica_dir, OnTimeout, Primary, PrimaryConfig, PrimaryHandle, Replica, ReplicaConfig,
     SemiSync,
 };
+use collection_store::LogRetention;
 use collection_store::{Database, DatabaseOptions, Error, IndexSpec, Lsn};
 use serde_json::{json, Value};
 
@@ -309,7 +309,7 @@ fn replica_restart_resumes_without_gaps_or_duplicates() {
                 users
                     .insert_one(json!({"_id": i, "email": format!("e{i}"), "age": i % 50}))
                     .unwrap();
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     users
                         .update_one(json!({"_id": i / 2}), json!({"$inc": {"n": 1}}))
                         .unwrap();

@@ -237,7 +237,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
 /// i64 take the JSON route, as the engine's own typed reads do).
 pub(crate) fn decode<T: Document>(doc: &Doc) -> Result<T> {
     bson::deserialize_from_slice(doc.as_bytes()).or_else(|first| {
-        serde_json::from_value(collection_store::doc::json::json_from_raw(doc)).map_err(|_| {
+        serde_json::from_value(collection_store::document_json(doc)).map_err(|_| {
             OrmError::Engine(collection_store::Error::Decode {
                 collection: T::COLLECTION.to_owned(),
                 id: doc

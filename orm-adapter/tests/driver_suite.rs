@@ -28,7 +28,7 @@ fn users() -> CollectionRef {
 
 fn json_of(docs: &[bson::RawDocumentBuf]) -> Vec<Value> {
     docs.iter()
-        .map(|d| collection_store::doc::json::json_from_raw(d))
+        .map(|d| collection_store::document_json(d))
         .collect()
 }
 

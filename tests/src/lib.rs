@@ -9,10 +9,14 @@
 //! | `tests/group_commit.rs` | in-process group commit: mixed good/failing statements, commits shared, acknowledged order, durability modes, map growth mid-batch, no deadlock with explicit transactions | `mp_child` (kill test) |
 //! | `tests/map_growth.rs` | a live iterator plus a map growth does not stall other readers | — |
 //! | `tests/map_growth_readers.rs` | map growth is not starved by a steady stream of short reads from other threads | — |
+//! | `tests/power_loss.rs` | crash images of a power loss at many points of traced workloads (every durability mode): each opens, holds every acknowledged transaction, nothing partial, `verify()` clean; a control that acknowledges too early must be caught | `powerloss_workload`, `powerloss_check` |
 //! | `tests/replication_processes.rs` | a replica process SIGKILLed mid-stream (and inside snapshot bootstraps) resumes without gaps or duplicates; a semi-synchronous primary process SIGKILLed right after acknowledging loses no acknowledged write | `repl_child` |
 //!
 //! Environment variables: `CS_CRASH_CYCLES` (kill cycles of the crash test, default 100),
-//! `CS_CRASH_SEED` (its random seed), `CS_CRASH_DIR` (database directory to use and keep).
+//! `CS_CRASH_SEED` (its random seed), `CS_CRASH_DIR` (database directory to use and keep),
+//! `CS_POWERLOSS_IMAGES` (crash images per durability mode, default 50), `CS_POWERLOSS_SEED`.
+
+pub mod powerloss;
 
 use std::io::Write;
 use std::path::Path;

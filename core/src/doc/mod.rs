@@ -9,4 +9,4 @@ pub mod value;
 
 pub use order::{compare, type_rank, values_equal};
 pub use path::FieldPath;
-pub use value::{ArrRef, DocRef, Num, ValRef};
+pub use value::{DocRef, Num, ValRef};

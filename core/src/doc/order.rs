@@ -85,7 +85,7 @@ fn cmp_int_f64(i: i128, f: f64) -> Ordering {
 /// Compares two values in MongoDB's total order. Arrays compare element by
 /// element (this is the order of whole values, used for `$eq` on arrays and
 /// for array operands; sorting by an array field uses its min/max element,
-/// see [`crate::query::sort`]).
+/// which the query layer's sort implements).
 pub fn compare(a: &ValRef<'_>, b: &ValRef<'_>) -> Ordering {
     let (ra, rb) = (type_rank(a), type_rank(b));
     if ra != rb {

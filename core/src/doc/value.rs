@@ -304,8 +304,8 @@ impl<'a> Iterator for ArrIter<'a> {
 
 impl<'a> ValRef<'a> {
     /// Converts to an owned `Bson`.
-    pub fn to_bson(&self) -> Bson {
-        match *self {
+    pub fn to_bson(self) -> Bson {
+        match self {
             ValRef::MinKey => Bson::MinKey,
             ValRef::Null => Bson::Null,
             ValRef::Undefined => Bson::Undefined,
@@ -351,9 +351,9 @@ impl<'a> ValRef<'a> {
 
 impl<'a> DocRef<'a> {
     /// Converts to an owned document.
-    pub fn to_document(&self) -> Document {
+    pub fn to_document(self) -> Document {
         match self {
-            DocRef::Owned(d) => (*d).clone(),
+            DocRef::Owned(d) => d.clone(),
             DocRef::Raw(_) => {
                 let mut out = Document::new();
                 for (k, v) in self.iter() {

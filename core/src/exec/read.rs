@@ -12,6 +12,7 @@ use heed::RoTxn;
 use serde_json::Value;
 
 use super::raw_doc;
+use super::readset::{RangeRec, ReadSet};
 use crate::catalog::{self, CollectionMeta, Counter};
 use crate::doc::json::{json_from_bson, json_from_raw};
 use crate::doc::{compare, values_equal, DocRef, FieldPath, ValRef};
@@ -54,7 +55,7 @@ pub struct Target {
 impl Target {
     /// Compiles the collection's indexes.
     pub fn new(meta: CollectionMeta) -> Result<Target> {
-        let indexes = CompiledIndex::compile_all(&meta)?;
+        let indexes = CompiledIndex::compile_all(&meta.indexes)?;
         Ok(Target { meta, indexes })
     }
 
@@ -96,8 +97,13 @@ fn bounds(r: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
     )
 }
 
+/// Where a read records what it saw: nowhere (`None`, outside transactions)
+/// or in the enclosing transaction's read set.
+pub type Reads<'r> = Option<&'r mut ReadSet>;
+
 /// Walks `plan`, calling `f` for every document matching `filter`, in the
-/// plan's order, each document once.
+/// plan's order, each document once, recording the walk in `reads`.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     store: &Store,
     txn: &RoTxn<'_>,
@@ -105,164 +111,232 @@ pub fn run(
     plan: &Plan,
     filter: &Filter,
     stats: &mut ExecStats,
+    reads: &mut Reads<'_>,
     f: &mut Visit<'_>,
 ) -> Result<()> {
     let mut seen = plan.may_repeat(&t.indexes).then(HashSet::new);
-    run_access(store, txn, t, &plan.access, filter, stats, &mut seen, f)?;
+    let mut walk = Walk {
+        store,
+        txn,
+        t,
+        filter,
+        stats,
+        seen: &mut seen,
+        reads,
+        f,
+    };
+    walk.access(&plan.access)?;
     Ok(())
 }
 
-/// Returns false when the callback asked to stop.
-#[allow(clippy::too_many_arguments)]
-fn run_access(
-    store: &Store,
-    txn: &RoTxn<'_>,
-    t: &Target,
-    access: &Access,
-    filter: &Filter,
-    stats: &mut ExecStats,
-    seen: &mut Option<HashSet<Vec<u8>>>,
-    f: &mut Visit<'_>,
-) -> Result<bool> {
-    let docs = store.table(Table::Docs);
-    let mut visit_doc = |key: &[u8], bytes: &[u8], stats: &mut ExecStats| -> Result<bool> {
-        if let Some(s) = seen.as_mut() {
+/// One execution of a plan: what every access path needs.
+struct Walk<'w, 'r, 'v> {
+    store: &'w Store,
+    txn: &'w RoTxn<'w>,
+    t: &'w Target,
+    filter: &'w Filter,
+    stats: &'w mut ExecStats,
+    seen: &'w mut Option<HashSet<Vec<u8>>>,
+    reads: &'w mut Reads<'r>,
+    f: &'w mut Visit<'v>,
+}
+
+impl Walk<'_, '_, '_> {
+    /// Examines one fetched document; false when the callback asked to stop.
+    fn doc(&mut self, key: &[u8], bytes: &[u8]) -> Result<bool> {
+        if let Some(s) = self.seen.as_mut() {
             if !s.insert(key.to_vec()) {
                 return Ok(true);
             }
         }
-        stats.docs_examined += 1;
-        let raw = raw_doc(bytes, &t.meta)?;
-        if filter.matches(DocRef::Raw(raw)) {
-            return f(key, raw);
+        self.stats.docs_examined += 1;
+        let raw = raw_doc(bytes, &self.t.meta)?;
+        if self.filter.matches(DocRef::Raw(raw)) {
+            return (self.f)(key, raw);
         }
         Ok(true)
-    };
-    match access {
-        Access::CollScan { reverse } => {
-            let prefix = t.meta.prefix();
-            let range = KeyRange {
-                lo: prefix.to_vec(),
-                hi: prefix_successor(&prefix),
-            };
-            walk_docs(store, txn, &[range], *reverse, stats, &mut visit_doc)
+    }
+
+    /// Fetches the document with `key` (recording the lookup) and examines it.
+    fn fetch(&mut self, key: &[u8]) -> Result<bool> {
+        let docs = self.store.table(Table::Docs);
+        let bytes = docs.get(self.txn, key)?;
+        if let Some(r) = self.reads.as_deref_mut() {
+            r.doc(&self.t.meta, key, bytes);
         }
-        Access::IdRange { ranges, reverse } => {
-            walk_docs(store, txn, ranges, *reverse, stats, &mut visit_doc)
+        match bytes {
+            Some(b) => self.doc(key, b),
+            None => Ok(true),
         }
-        Access::IdLookup { keys } => {
-            for key in keys {
-                if let Some(bytes) = docs.get(txn, key)? {
-                    if !visit_doc(key, bytes, stats)? {
+    }
+
+    /// Returns false when the callback asked to stop.
+    fn access(&mut self, access: &Access) -> Result<bool> {
+        match access {
+            Access::CollScan { reverse } => {
+                let prefix = self.t.meta.prefix();
+                let range = KeyRange {
+                    lo: prefix.to_vec(),
+                    hi: prefix_successor(&prefix),
+                };
+                self.docs(&[range], *reverse)
+            }
+            Access::IdRange { ranges, reverse } => self.docs(ranges, *reverse),
+            Access::IdLookup { keys } => {
+                for key in keys {
+                    if !self.fetch(key)? {
                         return Ok(false);
                     }
                 }
+                Ok(true)
             }
-            Ok(true)
+            Access::IndexScan {
+                index,
+                ranges,
+                reverse,
+                ties_ascending,
+            } => self.index(*index, ranges, *reverse, *ties_ascending),
+            Access::Union(plans) => {
+                for p in plans {
+                    if !self.access(&p.access)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
         }
-        Access::IndexScan {
-            ranges,
-            reverse,
-            ties_ascending,
-            ..
-        } => {
-            let entries = store.table(Table::Indexes);
-            let order: Box<dyn Iterator<Item = &KeyRange>> = if *reverse {
-                Box::new(ranges.iter().rev())
+    }
+
+    fn recorder(&self, index: Option<&str>, r: &KeyRange, reverse: bool) -> Option<RangeRec> {
+        self.reads
+            .is_some()
+            .then(|| RangeRec::start(&self.t.meta, index, &r.lo, r.hi.as_deref(), reverse))
+    }
+
+    fn record(&mut self, rec: Option<RangeRec>) {
+        if let (Some(reads), Some(rec)) = (self.reads.as_deref_mut(), rec) {
+            reads.range(rec);
+        }
+    }
+
+    /// Walks ranges of the documents table.
+    fn docs(&mut self, ranges: &[KeyRange], reverse: bool) -> Result<bool> {
+        let docs = self.store.table(Table::Docs);
+        let order: Box<dyn Iterator<Item = &KeyRange>> = if reverse {
+            Box::new(ranges.iter().rev())
+        } else {
+            Box::new(ranges.iter())
+        };
+        for r in order {
+            let mut rec = self.recorder(None, r, reverse);
+            let b = bounds(r);
+            let iter: KvIter<'_> = if reverse {
+                Box::new(docs.rev_range(self.txn, &b)?)
             } else {
-                Box::new(ranges.iter())
+                Box::new(docs.range(self.txn, &b)?)
             };
-            let mut doc_key = t.meta.prefix().to_vec();
-            let mut visit_pk = |pk: &[u8], stats: &mut ExecStats| -> Result<bool> {
-                doc_key.truncate(4);
-                doc_key.extend_from_slice(pk);
-                match docs.get(txn, &doc_key)? {
-                    Some(bytes) => visit_doc(&doc_key, bytes, stats),
-                    None => Ok(true),
+            let mut go_on = true;
+            for item in iter {
+                let (key, bytes) = item?;
+                if let Some(rec) = rec.as_mut() {
+                    rec.item(key, bytes);
                 }
-            };
-            // Entries with equal keys, buffered to be yielded in ascending
-            // primary-key order during a backward walk.
-            let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-            for r in order {
-                let b = bounds(r);
-                let iter: KvIter<'_> = if *reverse {
-                    Box::new(entries.rev_range(txn, &b)?)
-                } else {
-                    Box::new(entries.range(txn, &b)?)
-                };
-                for item in iter {
-                    let (key, pk) = item?;
-                    stats.keys_examined += 1;
-                    if !*ties_ascending {
-                        if !visit_pk(pk, stats)? {
-                            return Ok(false);
-                        }
-                        continue;
-                    }
-                    let tie_key = &key[..key.len().saturating_sub(pk.len())];
-                    if group.first().is_some_and(|(k, _)| k.as_slice() != tie_key) {
-                        for (_, g) in group.drain(..).rev() {
-                            if !visit_pk(&g, stats)? {
-                                return Ok(false);
-                            }
-                        }
-                    }
-                    group.push((tie_key.to_vec(), pk.to_vec()));
+                if !self.doc(key, bytes)? {
+                    go_on = false;
+                    break;
                 }
             }
+            if go_on {
+                if let Some(rec) = rec.as_mut() {
+                    rec.complete();
+                }
+            }
+            self.record(rec);
+            if !go_on {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Walks ranges of a secondary index, fetching each entry's document.
+    fn index(
+        &mut self,
+        index: usize,
+        ranges: &[KeyRange],
+        reverse: bool,
+        ties_ascending: bool,
+    ) -> Result<bool> {
+        let entries = self.store.table(Table::Indexes);
+        let name = self.t.indexes.get(index).map(|ix| ix.name.clone());
+        let order: Box<dyn Iterator<Item = &KeyRange>> = if reverse {
+            Box::new(ranges.iter().rev())
+        } else {
+            Box::new(ranges.iter())
+        };
+        let mut doc_key = self.t.meta.prefix().to_vec();
+        // Entries with equal keys, buffered to be yielded in ascending
+        // primary-key order during a backward walk.
+        let mut group: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut rec: Option<RangeRec> = None;
+        let mut go_on = true;
+        'ranges: for r in order {
+            self.record(rec.take());
+            rec = self.recorder(name.as_deref(), r, reverse);
+            let b = bounds(r);
+            let iter: KvIter<'_> = if reverse {
+                Box::new(entries.rev_range(self.txn, &b)?)
+            } else {
+                Box::new(entries.range(self.txn, &b)?)
+            };
+            for item in iter {
+                let (key, pk) = item?;
+                self.stats.keys_examined += 1;
+                if let Some(rec) = rec.as_mut() {
+                    rec.item(key, pk);
+                }
+                if !ties_ascending {
+                    doc_key.truncate(4);
+                    doc_key.extend_from_slice(pk);
+                    if !self.fetch(&doc_key)? {
+                        go_on = false;
+                        break 'ranges;
+                    }
+                    continue;
+                }
+                let tie_key = &key[..key.len().saturating_sub(pk.len())];
+                if group.first().is_some_and(|(k, _)| k.as_slice() != tie_key) {
+                    for (_, g) in group.drain(..).rev() {
+                        doc_key.truncate(4);
+                        doc_key.extend_from_slice(&g);
+                        if !self.fetch(&doc_key)? {
+                            go_on = false;
+                            break 'ranges;
+                        }
+                    }
+                }
+                group.push((tie_key.to_vec(), pk.to_vec()));
+            }
+            if let Some(rec) = rec.as_mut() {
+                rec.complete();
+            }
+        }
+        if go_on {
             for (_, g) in group.drain(..).rev() {
-                if !visit_pk(&g, stats)? {
-                    return Ok(false);
+                doc_key.truncate(4);
+                doc_key.extend_from_slice(&g);
+                if !self.fetch(&doc_key)? {
+                    go_on = false;
+                    break;
                 }
             }
-            Ok(true)
         }
-        Access::Union(plans) => {
-            for p in plans {
-                if !run_access(store, txn, t, &p.access, filter, stats, seen, f)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
+        self.record(rec);
+        Ok(go_on)
     }
 }
 
 type KvIter<'a> = Box<dyn Iterator<Item = heed::Result<(&'a [u8], &'a [u8])>> + 'a>;
-
-type DocVisitor<'a> = dyn FnMut(&[u8], &[u8], &mut ExecStats) -> Result<bool> + 'a;
-
-fn walk_docs(
-    store: &Store,
-    txn: &RoTxn<'_>,
-    ranges: &[KeyRange],
-    reverse: bool,
-    stats: &mut ExecStats,
-    visit_doc: &mut DocVisitor<'_>,
-) -> Result<bool> {
-    let docs = store.table(Table::Docs);
-    let order: Box<dyn Iterator<Item = &KeyRange>> = if reverse {
-        Box::new(ranges.iter().rev())
-    } else {
-        Box::new(ranges.iter())
-    };
-    for r in order {
-        let b = bounds(r);
-        let iter: KvIter<'_> = if reverse {
-            Box::new(docs.rev_range(txn, &b)?)
-        } else {
-            Box::new(docs.range(txn, &b)?)
-        };
-        for item in iter {
-            let (key, bytes) = item?;
-            if !visit_doc(key, bytes, stats)? {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
-}
 
 /// Calls `f(key, document)` for each document matching `filter`, in
 /// primary-key order, starting after `after` (exclusive) when given, until `f`
@@ -318,6 +392,7 @@ pub fn matching_keys(
         &plan,
         filter,
         &mut ExecStats::default(),
+        &mut None,
         &mut |k, raw| {
             out.push((k.to_vec(), raw.as_bytes().to_vec()));
             Ok(!stop_early)
@@ -339,8 +414,9 @@ pub fn find(
     t: &Target,
     q: &Query,
     explain: bool,
+    reads: &mut Reads<'_>,
 ) -> Result<(Vec<Value>, Option<Explain>)> {
-    find_with(store, txn, t, q, explain, &mut |raw| {
+    find_with(store, txn, t, q, explain, reads, &mut |raw| {
         Ok(render(raw, q.projection.as_ref()))
     })
 }
@@ -353,6 +429,7 @@ pub fn find_with<R>(
     t: &Target,
     q: &Query,
     explain: bool,
+    reads: &mut Reads<'_>,
     emit: &mut dyn FnMut(&RawDocument) -> Result<R>,
 ) -> Result<(Vec<R>, Option<Explain>)> {
     let want = q.limit.map(|l| l.saturating_add(q.skip));
@@ -368,6 +445,7 @@ pub fn find_with<R>(
             &plan,
             &q.filter,
             &mut stats,
+            reads,
             &mut |_, raw| {
                 if skipped < q.skip {
                     skipped += 1;
@@ -386,6 +464,7 @@ pub fn find_with<R>(
             &plan,
             &q.filter,
             &mut stats,
+            reads,
             &mut |k, raw| {
                 rows.push((k.to_vec(), raw.as_bytes().to_vec()));
                 Ok(true)
@@ -428,26 +507,42 @@ pub fn count(
     t: &Target,
     filter: &Filter,
     explain: bool,
+    reads: &mut Reads<'_>,
 ) -> Result<(u64, Option<Explain>)> {
     let none = SortSpec::default();
     let mut stats = ExecStats::default();
     let (plan, covered, n) = if matches!(filter, Filter::True) {
         let n = catalog::count(store, txn, Counter::Docs(t.meta.id))?;
+        if let Some(r) = reads.as_deref_mut() {
+            r.count(&t.meta, n);
+        }
         (Plan::collscan(false, true, n), true, n)
     } else {
         let plan = t.plan(store, txn, filter, &none, None, explain)?;
         match &plan.access {
-            Access::IndexScan { ranges, .. } if plan.exact => {
-                let n = count_in(store, txn, Table::Indexes, ranges, u64::MAX)?;
+            Access::IndexScan { ranges, index, .. } if plan.exact => {
+                let n = match reads.as_deref_mut() {
+                    None => count_in(store, txn, Table::Indexes, ranges, u64::MAX)?,
+                    Some(r) => record_index_ranges(store, txn, t, *index, ranges, r)?,
+                };
                 stats.keys_examined = n;
                 (plan, true, n)
             }
             _ => {
                 let mut n = 0u64;
-                run(store, txn, t, &plan, filter, &mut stats, &mut |_, _| {
-                    n += 1;
-                    Ok(true)
-                })?;
+                run(
+                    store,
+                    txn,
+                    t,
+                    &plan,
+                    filter,
+                    &mut stats,
+                    reads,
+                    &mut |_, _| {
+                        n += 1;
+                        Ok(true)
+                    },
+                )?;
                 (plan, false, n)
             }
         }
@@ -470,6 +565,7 @@ pub fn distinct(
     t: &Target,
     path: &FieldPath,
     filter: &Filter,
+    reads: &mut Reads<'_>,
 ) -> Result<Vec<Value>> {
     let none = SortSpec::default();
     let plan = t.plan(store, txn, filter, &none, None, false)?;
@@ -483,6 +579,7 @@ pub fn distinct(
         &plan,
         filter,
         &mut ExecStats::default(),
+        reads,
         &mut |key, raw| {
             let mut values = Vec::new();
             visit(ValRef::Document(DocRef::Raw(raw)), path.parts(), &mut |v| {
@@ -504,4 +601,29 @@ pub fn distinct(
     values.sort_by(|a, b| compare(&ValRef::from(a), &ValRef::from(b)));
     values.dedup_by(|a, b| values_equal(&ValRef::from(&*a), &ValRef::from(&*b)));
     Ok(values.iter().map(json_from_bson).collect())
+}
+
+/// Counts the entries of index ranges while recording them in a read set.
+fn record_index_ranges(
+    store: &Store,
+    txn: &RoTxn<'_>,
+    t: &Target,
+    index: usize,
+    ranges: &[KeyRange],
+    reads: &mut ReadSet,
+) -> Result<u64> {
+    let name = t.indexes.get(index).map(|ix| ix.name.as_str());
+    let entries = store.table(Table::Indexes);
+    let mut n = 0;
+    for r in ranges {
+        let mut rec = RangeRec::start(&t.meta, name, &r.lo, r.hi.as_deref(), false);
+        for item in entries.range(txn, &bounds(r))? {
+            let (k, v) = item?;
+            rec.item(k, v);
+            n += 1;
+        }
+        rec.complete();
+        reads.range(rec);
+    }
+    Ok(n)
 }

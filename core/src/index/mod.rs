@@ -1,8 +1,7 @@
 //! Secondary indexes: specifications, key extraction (compound, multikey,
-//! sparse, partial), maintenance inside the document's write transaction, and
-//! builds over existing documents.
+//! sparse, partial) and maintenance inside the document's write transaction.
+//! Builds over existing documents are DDL and live in `exec/ddl.rs`.
 
-pub mod build;
 pub mod entries;
 pub mod maintain;
 pub mod spec;

@@ -167,8 +167,8 @@ pub struct CompiledIndex {
 
 impl CompiledIndex {
     /// Compiles every index of a collection.
-    pub fn compile_all(meta: &crate::catalog::CollectionMeta) -> Result<Vec<CompiledIndex>> {
-        meta.indexes.iter().map(CompiledIndex::compile).collect()
+    pub fn compile_all(indexes: &[IndexMeta]) -> Result<Vec<CompiledIndex>> {
+        indexes.iter().map(CompiledIndex::compile).collect()
     }
 
     /// Parses a stored definition (validated when it was created).

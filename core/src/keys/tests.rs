@@ -727,7 +727,7 @@ fn equivalent(b: &Bson) -> Bson {
 /// A nearby value (equal, just below or just above, possibly of another
 /// numeric type), obtained by changing the last leaf; `k` picks the variant.
 fn nudge(b: &Bson, k: u8) -> Bson {
-    let up = k % 2 == 0;
+    let up = k.is_multiple_of(2);
     match b {
         Bson::Int32(i) => Bson::Int64(i64::from(*i) + if up { 1 } else { -1 }),
         Bson::Int64(i) => match k % 3 {
@@ -752,7 +752,7 @@ fn nudge(b: &Bson, k: u8) -> Bson {
         Bson::String(s) | Bson::Symbol(s) => {
             let mut s = s.clone();
             if up {
-                s.push(if k % 4 == 0 { '\0' } else { 'a' });
+                s.push(if k.is_multiple_of(4) { '\0' } else { 'a' });
             } else {
                 s.pop();
             }

@@ -1,32 +1,31 @@
 //! The change log ("WAL stream"): one framed, checksummed entry per committed
-//! logical transaction, written in the same LMDB transaction as its data.
+//! logical transaction, in an append-only log of segment files that is the
+//! commit point — a group of commits is acknowledged once its entries are
+//! flushed there; LMDB holds the state the log produces.
 //!
 //! - [`entry`]: the entry format (operations, frame, crc32c, zstd);
-//! - [`table`]: appending, reading, retention and consumer positions in the `log` table;
-//! - [`api`]: the `Database` methods (positions, frames, snapshots, watch, consumers);
-//! - [`apply`]: redoing entries on another database (replicas);
-//! - [`signal`]: waking waiters when a commit lands;
-//! - [`watch`]: change streams and durable named consumers.
+//! - [`segment`]: one segment file (header, records, preparation, reuse);
+//! - [`wal`]: the log over its segments (append, flush, read, tail scan);
+//! - [`state`]: what LMDB records about the log (its end, the first retained
+//!   entry, consumer positions) and retention;
+//! - [`checkpoint`]: the record of the last durable, intact LMDB state;
+//! - [`signal`]: waking waiters when a commit lands.
 //!
-//! Because an entry commits atomically with its data there is nothing to
-//! replay on open: a reopened database and its log always agree.
+//! This is the low half of the log: formats and files. What reads it —
+//! change streams, consumers, the follower API — lives with the handles
+//! (`handles/changes.rs`, `handles/watch.rs`); redoing entries lives in
+//! `exec/redo.rs`; the commit protocol, checkpoints and recovery in `write/`.
 
-pub mod api;
-pub mod apply;
+pub mod checkpoint;
 pub mod entry;
+pub mod segment;
 pub mod signal;
-#[cfg(feature = "async")]
-pub mod stream;
-pub mod table;
-pub mod watch;
+pub mod state;
+pub mod wal;
 
 use std::time::Duration;
 
-pub use api::CommitWaiter;
 pub use entry::{LogEntry, LogOp, OpKind};
-#[cfg(feature = "async")]
-pub use stream::AsyncChangeStream;
-pub use watch::{ChangeEvent, ChangeStream, Consumer};
 
 /// A log sequence number: the position of a committed transaction in the log.
 /// The first entry is 1; 0 means "before everything".

@@ -7,5 +7,3 @@ pub mod matcher;
 pub mod projection;
 pub mod sort;
 pub mod update;
-
-pub use filter::Filter;

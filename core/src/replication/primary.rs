@@ -21,8 +21,8 @@ use super::protocol::{
 use super::semisync::AckTracker;
 use super::tasks::{blocking, with_timeout};
 use super::{auth, telemetry, unix_ms, Lsn, PrimaryConfig};
-use crate::db::Database;
 use crate::error::{Error, Result};
+use crate::Database;
 
 /// Connections served at once (authenticated or not); more are closed at once.
 const MAX_CONNECTIONS: usize = 256;
@@ -409,7 +409,7 @@ async fn step<W: AsyncWrite + Unpin>(
     let after = *cursor;
     let batch = cfg.batch_bytes;
     let read = blocking(move || {
-        let frames = db.read_log_frames(after, batch);
+        let frames = db.read_durable_log_frames(after, batch);
         let last = db.last_lsn()?;
         Ok((frames, last))
     })
@@ -440,7 +440,7 @@ async fn step<W: AsyncWrite + Unpin>(
         (Ok(_), _) => {
             let db = shared.db.clone();
             let hb = cfg.heartbeat_interval;
-            let now = blocking(move || db.wait_for_commit(after, hb)).await?;
+            let now = blocking(move || db.wait_for_durable(after, hb)).await?;
             if now <= after {
                 write_message(
                     wr,

@@ -23,8 +23,8 @@ use super::tasks::{blocking, with_timeout};
 #[cfg(feature = "metrics")]
 use super::telemetry;
 use super::{auth, Lsn, ReplicaConfig};
-use crate::db::{Database, DatabaseOptions};
 use crate::error::{Error, Result};
+use crate::{Database, DatabaseOptions};
 
 /// A snapshot of a replica's replication state ([`Replica::status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 
+pub mod meta;
 pub mod wtx;
-pub use wtx::{replay, WriteRecord, Wtx};
+pub use wtx::Wtx;
 
 /// The named LMDB databases of an environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,20 +30,12 @@ pub enum Table {
     Docs,
     /// Secondary index entries: index id (u32 BE) + encoded key [+ encoded primary key].
     Indexes,
-    /// The change log: LSN (u64 BE) -> framed entry.
+    /// The change log of format 1 (LSN (u64 BE) -> framed entry), read
+    /// once to move it into the segment log; empty afterwards.
     Log,
 }
 
 impl Table {
-    /// Every table, in a fixed order.
-    pub const ALL: [Table; 5] = [
-        Table::Meta,
-        Table::Catalog,
-        Table::Docs,
-        Table::Indexes,
-        Table::Log,
-    ];
-
     fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",
@@ -70,10 +63,10 @@ pub struct StoreOptions {
     pub max_readers: u32,
     /// Open read-only.
     pub read_only: bool,
-    /// Flush the meta page on every commit (LMDB's default). `false` sets
-    /// `MDB_NOMETASYNC`: integrity is kept, the last commits may be undone by an
-    /// OS crash.
-    pub meta_sync: bool,
+    /// Commit without flushing (`MDB_NOSYNC`): durability comes from the
+    /// write-ahead log and integrity from checkpoints (see
+    /// `write/checkpoint.rs`); `false` keeps LMDB's own flush per commit.
+    pub deferred_sync: bool,
     /// Open one private, read-only file (a snapshot) instead of a directory:
     /// no lock file, and nobody else may write it.
     pub single_file: bool,
@@ -86,7 +79,7 @@ impl Default for StoreOptions {
             initial_map_size: 1 << 30,
             max_readers: 1022,
             read_only: false,
-            meta_sync: true,
+            deferred_sync: false,
             single_file: false,
         }
     }
@@ -99,7 +92,25 @@ pub struct Store {
     /// Held shared by every open transaction of this process, exclusively while
     /// the map is resized (LMDB forbids resizing with open transactions).
     gate: Arc<RwLock<()>>,
+    /// This process's writer lock (see [`Store::lock_writer`]).
+    writer: Arc<parking_lot::Mutex<()>>,
     path: PathBuf,
+}
+
+/// This process's writer lock, held (see [`Store::lock_writer`]).
+pub struct Writing(#[allow(dead_code)] parking_lot::ArcMutexGuard<parking_lot::RawMutex, ()>);
+
+/// A pinned snapshot (see [`Store::pin_reading`]).
+pub struct Pin {
+    txnid: u64,
+    _txn: RoTxn<'static, WithoutTls>,
+}
+
+impl Pin {
+    /// The LMDB transaction id of the pinned state.
+    pub fn txnid(&self) -> u64 {
+        self.txnid
+    }
 }
 
 /// A shared hold on the resize gate, kept alive as long as a transaction is open.
@@ -142,17 +153,22 @@ impl Store {
         if opts.read_only {
             flags |= EnvFlags::READ_ONLY;
         }
-        if !opts.meta_sync {
-            flags |= EnvFlags::NO_META_SYNC;
+        if opts.deferred_sync && !opts.read_only {
+            flags |= EnvFlags::NO_SYNC | EnvFlags::NO_META_SYNC;
         }
         if opts.single_file {
             flags |= EnvFlags::READ_ONLY | EnvFlags::NO_SUB_DIR | EnvFlags::NO_LOCK;
         }
-        // SAFETY: READ_ONLY only restricts what this handle may do, and
-        // NO_META_SYNC keeps LMDB's integrity guarantee (only durability of the
-        // last commits is deferred); neither NO_SYNC nor MAP_ASYNC, which can
-        // corrupt the file on power loss, is ever set. NO_LOCK is set only
-        // with READ_ONLY on a private snapshot file that nothing writes.
+        // SAFETY: READ_ONLY only restricts what this handle may do. NO_SYNC
+        // (with NO_META_SYNC) is set only when the caller runs the
+        // checkpoint protocol of `write/checkpoint.rs`: every commit is in
+        // the write-ahead log, flushed before it is acknowledged; a
+        // checkpoint's state is flushed (`force_sync`) and kept from page
+        // reuse by a pinned reader until a newer checkpoint is durable; after
+        // a power loss the checkpoint's saved meta page is restored before
+        // this open and the log replayed (proven by the crash-image tests).
+        // MAP_ASYNC is never set. NO_LOCK is set only with READ_ONLY on a
+        // private snapshot file that nothing writes.
         unsafe { builder.flags(flags) };
         // SAFETY: LMDB requires that the same environment is not opened twice in
         // one process; `Database::open` keeps a process-wide registry of open
@@ -210,6 +226,7 @@ impl Store {
             env,
             tables,
             gate: Arc::new(RwLock::new(())),
+            writer: Arc::new(parking_lot::Mutex::new(())),
             path: dir.to_path_buf(),
         })
     }
@@ -222,7 +239,7 @@ impl Store {
                 initial_map_size: 1 << 20,
                 max_readers: 16,
                 read_only: true,
-                meta_sync: true,
+                deferred_sync: false,
                 single_file: true,
             },
         )
@@ -280,8 +297,23 @@ impl Store {
         }
     }
 
-    /// Begins a write transaction. Blocks while another writer (thread or process) is active.
-    pub fn write(&self) -> Result<(GateGuard, RwTxn<'_>)> {
+    /// Takes this process's writer lock (held by whoever runs a write
+    /// transaction, and across the map growth that rebuilds one, so that no
+    /// other thread of this process commits in between).
+    pub fn lock_writer(&self) -> Writing {
+        Writing(self.writer.lock_arc())
+    }
+
+    /// Begins a write transaction: takes the writer lock, then LMDB's.
+    /// Blocks while another writer (thread or process) is active.
+    pub fn write(&self) -> Result<(Writing, GateGuard, RwTxn<'_>)> {
+        let writing = self.lock_writer();
+        let (gate, txn) = self.write_as(&writing)?;
+        Ok((writing, gate, txn))
+    }
+
+    /// Begins a write transaction under a writer lock the caller holds.
+    pub fn write_as(&self, _writing: &Writing) -> Result<(GateGuard, RwTxn<'_>)> {
         loop {
             let guard = self.gate.read_arc();
             match self.env.write_txn() {
@@ -295,6 +327,45 @@ impl Store {
         }
     }
 
+    /// Pins the current state — a read transaction that keeps its
+    /// snapshot's pages from being reused (the checkpoint's) and, once this
+    /// returns, holds no resize gate and is never read through — and runs
+    /// `f` on it while the resize gate is held, so that reading is safe.
+    /// Dropping the pin releases the pages.
+    pub fn pin_reading<T>(&self, f: impl FnOnce(&RoTxn<'_>) -> Result<T>) -> Result<(Pin, T)> {
+        loop {
+            let guard = self.gate.read_arc();
+            match self.env.clone().static_read_txn() {
+                Ok(txn) => {
+                    let value = f(&txn)?;
+                    drop(guard);
+                    let txnid = txn.id() as u64;
+                    return Ok((Pin { txnid, _txn: txn }, value));
+                }
+                Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {
+                    drop(guard);
+                    self.adopt_foreign_resize()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Flushes every page LMDB has written (data and meta) to disk.
+    pub fn force_sync(&self) -> Result<()> {
+        Ok(self.env.force_sync()?)
+    }
+
+    /// Releases the reader slots of processes that died (their pins).
+    pub fn clear_stale_readers(&self) -> Result<usize> {
+        Ok(self.env.clear_stale_readers()?)
+    }
+
+    /// The data file.
+    pub fn data_file(&self) -> PathBuf {
+        self.path.join("data.mdb")
+    }
+
     /// Begins a nested write transaction inside `parent`.
     pub fn nested<'p>(&'p self, parent: &'p mut RwTxn<'_>) -> Result<RwTxn<'p>> {
         Ok(self.env.nested_write_txn(parent)?)
@@ -302,7 +373,15 @@ impl Store {
 
     /// The id of the last committed LMDB transaction (for detecting foreign commits).
     pub fn last_txn_id(&self) -> usize {
-        self.env.info().last_txn_id
+        self.info().last_txn_id
+    }
+
+    /// LMDB's environment information. It reads the meta pages inside the
+    /// map, so it holds the resize gate (a concurrent resize unmaps them),
+    /// recursively: callers may hold it already.
+    fn info(&self) -> heed::EnvInfo {
+        let _gate = self.gate.read_recursive();
+        self.env.info()
     }
 
     /// Takes the resize gate exclusively. Waits in short slices: while a slice
@@ -335,7 +414,11 @@ impl Store {
         let new_size = round_up(current.saturating_mul(2), page_size());
         tracing::debug!(from = current, to = new_size, "growing LMDB map");
         // SAFETY: the exclusive gate guarantees that no transaction of this
-        // process is open (every transaction holds the gate shared).
+        // process that reads the map is open (every such transaction holds
+        // the gate shared). A checkpoint pin (`Store::pin_reading`) may be open: it
+        // only holds a reader slot in the lock file and is never read
+        // through, and LMDB's mdb_env_set_mapsize refuses only while a write
+        // transaction is active.
         unsafe { self.env.resize(new_size) }?;
         Ok(())
     }
@@ -344,15 +427,20 @@ impl Store {
     /// no transaction of this process is open (otherwise growth waits for the
     /// moment a write actually fills the map).
     pub fn grow_if_nearly_full(&self) {
-        let info = self.env.info();
+        let info = self.info();
         let used = (info.last_page_number + 1) * page_size();
         if used.saturating_mul(4) < info.map_size.saturating_mul(3) {
             return;
         }
         if let Some(_exclusive) = self.gate.try_write() {
+            // Re-read: another thread may have grown the map meanwhile.
+            let info = self.env.info();
+            if used.saturating_mul(4) < info.map_size.saturating_mul(3) {
+                return;
+            }
             let new_size = round_up(info.map_size.saturating_mul(2), page_size());
-            // SAFETY: the exclusive gate guarantees that no transaction of this
-            // process is open (every transaction holds the gate shared).
+            // SAFETY: as in `grow`: no transaction that reads the map is open;
+            // a checkpoint pin is never read through.
             if let Err(e) = unsafe { self.env.resize(new_size) } {
                 tracing::warn!(error = %e, "could not grow the LMDB map ahead of time");
             }

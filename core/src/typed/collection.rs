@@ -13,12 +13,14 @@ use super::sync::{self, SyncReport, TypedOptions};
 use super::update::Update;
 use super::Document;
 use crate::catalog::CollectionOptions;
-use crate::collection::{CollectionHandle, ExecSource, TxExec, UpdateOptions, UpdateResult};
-use crate::db::Database;
 use crate::error::{Error, Result};
-use crate::find::{Find, FindIter};
+use crate::handles::collection::{
+    CollectionHandle, ExecSource, TxExec, UpdateOptions, UpdateResult,
+};
+use crate::handles::database::Database;
+use crate::handles::find::{Find, FindIter};
+use crate::handles::transaction::Transaction;
 use crate::plan::Explain;
-use crate::txn::Transaction;
 
 /// A collection whose documents are `T` values. Obtain one with
 /// [`Database::typed`] (each statement runs in its own transaction) or

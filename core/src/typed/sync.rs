@@ -3,10 +3,8 @@
 
 use std::fmt;
 
-use crate::catalog;
-use crate::collection::{CollectionHandle, ExecSource};
 use crate::error::{Error, Result};
-use crate::exec::ExecutorExt;
+use crate::handles::collection::{CollectionHandle, ExecSource};
 use crate::index::IndexSpec;
 
 use super::Document;
@@ -189,33 +187,6 @@ pub fn plan_sync(
     Ok(plan)
 }
 
-/// The schema version recorded for a collection.
-pub(crate) fn stored_version(coll: &CollectionHandle<impl ExecSource>) -> Result<Option<u32>> {
-    coll.exec().executor().read(|store, txn| {
-        Ok(catalog::load(store, txn, coll.name())?.and_then(|m| m.schema_version))
-    })
-}
-
-fn record_version(coll: &CollectionHandle<impl ExecSource>, version: u32) -> Result<()> {
-    coll.exec().executor().write(|w| {
-        let Some(mut meta) = catalog::load(w.store(), w.ro(), coll.name())? else {
-            return Err(Error::InvalidCollection(format!(
-                "collection '{}' was dropped while its schema was synchronised",
-                coll.name()
-            )));
-        };
-        if meta.schema_version != Some(version) {
-            meta.schema_version = Some(version);
-            catalog::save(w, &meta)?;
-            w.log(crate::log::LogOp::SchemaVersion {
-                collection: meta.name.clone(),
-                version,
-            });
-        }
-        Ok(())
-    })
-}
-
 /// Reconciles `coll` (a handle whose statements run inside one transaction, or
 /// on their own) with `T`'s declared indexes and records `T::VERSION`. With
 /// `dry_run`, returns `None` instead of changing anything when a change is
@@ -228,7 +199,7 @@ pub(crate) fn sync<T: Document>(
     let name = coll.name().to_owned();
     let mut report = SyncReport {
         collection: name.clone(),
-        previous_version: stored_version(coll)?,
+        previous_version: coll.schema_version()?,
         ..SyncReport::default()
     };
     report.version = report.previous_version;
@@ -278,7 +249,7 @@ pub(crate) fn sync<T: Document>(
         }
     }
     if report.previous_version != Some(T::VERSION) {
-        record_version(coll, T::VERSION)?;
+        coll.set_schema_version(T::VERSION)?;
     }
     report.version = Some(T::VERSION);
     Ok(Some(report))

@@ -1,18 +1,23 @@
-//! Durability modes and the LMDB flags behind them.
+//! Durability modes: when a commit is acknowledged.
 
 use std::time::Duration;
 
 /// When a write is acknowledged, and what a crash can take away.
 ///
-/// No mode uses LMDB's `MDB_NOSYNC` or `MDB_MAPASYNC`, which can corrupt the
-/// file when the machine loses power: every mode keeps the database
-/// consistent after a crash of the process, the OS or the machine.
+/// Every commit writes its entries to the write-ahead log before LMDB commits
+/// (LMDB itself never flushes: checkpoints make its state durable, see
+/// `write/checkpoint.rs`). The modes differ only in whether the log is
+/// flushed before the write returns. In every mode a crash of the process,
+/// the operating system or the machine leaves a database that opens and
+/// holds a prefix of the committed transactions, and a process crash loses
+/// nothing that was committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// The default. A write returns after the LMDB commit that contains it has
-    /// flushed both the data pages and the meta page to disk (two `fdatasync`s,
-    /// LMDB's default). Concurrent writers share commits (group commit), so
-    /// the two flushes are paid once per group, not per write.
+    /// The default. A write returns once the log holding its entry is flushed
+    /// (one sequential `fdatasync` of the current segment). Concurrent
+    /// writers share commits (group commit) and flushes (one flush covers
+    /// every entry written before it started), so the flush is paid once per
+    /// group, not per write. Nothing acknowledged is lost to a power loss.
     #[default]
     Immediate,
     /// Same guarantee as `Immediate` (acknowledged only once durable), but the
@@ -22,10 +27,10 @@ pub enum Durability {
         /// Longest extra wait before a group is committed.
         max_delay: Duration,
     },
-    /// LMDB's `MDB_NOMETASYNC`: each commit flushes its data pages but not the
-    /// meta page, which reaches disk with the next commit or the OS's own
-    /// write-back. An OS crash or power loss may undo the last committed
-    /// transactions; it never corrupts the file (LMDB keeps ACI). A process
-    /// crash loses nothing. For caches and tests.
+    /// A write returns once committed, before the log is flushed; the log is
+    /// flushed by the next checkpoint (`DatabaseOptions::checkpoint_interval`,
+    /// 1 s by default). A power loss or OS crash may undo the commits of the
+    /// last interval (never part of one, never the middle of the order); a
+    /// process crash loses nothing. For caches and tests.
     None,
 }

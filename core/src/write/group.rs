@@ -1,41 +1,34 @@
-//! Group commit, leader/follower style: a thread that submits a statement
-//! while no commit is running becomes the leader; it takes every queued
-//! statement (its own and those that arrived meanwhile), runs them in one LMDB
-//! write transaction — each in its own nested transaction, so a failing
-//! statement is undone alone — and commits once. Every statement of the batch
-//! is acknowledged after that single durable commit. Threads that arrive
-//! while a commit is running wait; the next leader takes them all. A lone
-//! writer thus commits on its own thread with no hand-off, and batches run
-//! one after another in arrival order, so acknowledged writes form one serial order.
+//! Group commit, leader/follower style: a thread that submits work while no
+//! commit is running becomes the leader; it takes every queued unit of work
+//! (its own and those that arrived meanwhile) and hands them to the commit
+//! loop ([`super::commit::commit_batch`]) as one batch: one LMDB write
+//! transaction, each unit in its own nested transaction, one commit. Every
+//! unit of the batch is acknowledged after that single durable commit.
+//! Threads that arrive while a commit is running wait; the next leader takes
+//! them all. A lone writer thus commits on its own thread with no hand-off,
+//! and batches run one after another in arrival order, so acknowledged
+//! writes form one serial order.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::commit::{check_allowed, commit_batch, newest, Output, Work, WriterMark};
+use super::engine::Engine;
 use super::Durability;
-use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::log::Lsn;
-use crate::storage::{is_map_full, Wtx};
-
-/// A statement to run in the leader's transaction. It may run more than once
-/// (if the map must grow mid-batch, the batch is re-run), so it must not
-/// consume its inputs.
-pub type Job = Box<dyn FnMut(&mut Wtx<'_, '_>) -> Result<()> + Send>;
 
 /// Most statements merged into one commit.
 const MAX_GROUP: usize = 1024;
-
-/// Most consecutive batches one leader commits before handing over.
-const MAX_TURNS: usize = 8;
 
 /// Where a queued statement stands. Each waiting thread sleeps on its own slot,
 /// so a commit wakes exactly the threads it acknowledges (and one next leader).
 enum Turn {
     Waiting,
     Lead,
-    Done(Result<Lsn>),
+    Done(Result<(Output, Lsn)>),
 }
 
 struct Slot {
@@ -51,7 +44,7 @@ impl Slot {
 }
 
 struct Pending {
-    job: Job,
+    work: Work,
     slot: Arc<Slot>,
 }
 
@@ -62,24 +55,43 @@ struct State {
 }
 
 /// The group-commit queue of one database.
-pub struct Writer {
+pub struct Group {
     state: Mutex<State>,
     durability: Durability,
 }
 
-impl Writer {
-    /// A writer for the given durability mode.
-    pub fn new(durability: Durability) -> Writer {
-        Writer {
+impl Engine {
+    /// Runs `work` in the next group commit and waits until that commit is
+    /// durable (or failed), then acknowledges it. The calling thread must not
+    /// hold a write transaction of this database.
+    pub fn submit(&self, work: Work) -> Result<Output> {
+        check_allowed(self, &work)?;
+        // The leader would wait for this thread's transaction while this
+        // thread waits for the leader.
+        drop(WriterMark::acquire(self)?);
+        let needs_checkpoint = work.durable_by_checkpoint();
+        let (output, lsn) = self.group.run_blocking(self, work)?;
+        if needs_checkpoint {
+            self.checkpoint_through(self.store.last_txn_id() as u64)?;
+        }
+        self.acknowledge(lsn)?;
+        Ok(output)
+    }
+}
+
+impl Group {
+    /// A queue for the given durability mode.
+    pub fn new(durability: Durability) -> Group {
+        Group {
             state: Mutex::new(State::default()),
             durability,
         }
     }
 
-    /// Runs a statement in the next group commit of `db` and waits until that
-    /// commit is durable (or failed). Returns the LSN of the statement's log
-    /// entry (0 when it changed nothing).
-    pub(crate) fn run_blocking(&self, db: &DbInner, job: Job) -> Result<Lsn> {
+    /// Runs work in the next group commit of `db` and waits until that
+    /// commit is durable (or failed). Returns its output and the LSN of its
+    /// log entry (0 when it logged nothing).
+    fn run_blocking(&self, db: &Engine, work: Work) -> Result<(Output, Lsn)> {
         let slot = Arc::new(Slot {
             turn: Mutex::new(Turn::Waiting),
             wake: Condvar::new(),
@@ -87,7 +99,7 @@ impl Writer {
         {
             let mut st = self.state.lock();
             st.queue.push_back(Pending {
-                job,
+                work,
                 slot: slot.clone(),
             });
             if !st.leader {
@@ -111,31 +123,42 @@ impl Writer {
         }
     }
 
-    /// Commits batches while work keeps arriving (like a dedicated writer
-    /// thread, without a hand-off for a lone writer), for a bounded number of
-    /// turns, then passes leadership to the oldest waiting statement.
-    fn lead(&self, db: &DbInner) {
-        for turn in 0..MAX_TURNS {
-            if let (0, Durability::Batched { max_delay }) = (turn, self.durability) {
-                // Let more statements join this commit.
-                std::thread::sleep(max_delay);
-            }
-            let batch: Vec<Pending> = {
-                let mut st = self.state.lock();
-                let n = st.queue.len().min(MAX_GROUP);
-                st.queue.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                break;
-            }
-            let handover = Handover {
-                writer: self,
-                slots: batch.iter().map(|p| p.slot.clone()).collect(),
-            };
-            commit_group(db, batch);
-            drop(handover);
+    /// Commits one batch: takes every queued unit, runs them through the
+    /// commit loop, hands leadership to the oldest waiting unit (so that the
+    /// next batch executes while this one's log flush runs), then flushes
+    /// the log through the batch and wakes its members.
+    fn lead(&self, db: &Engine) {
+        if let Durability::Batched { max_delay } = self.durability {
+            // Let more statements join this commit.
+            std::thread::sleep(max_delay);
         }
+        let batch: Vec<Pending> = {
+            let mut st = self.state.lock();
+            let n = st.queue.len().min(MAX_GROUP);
+            st.queue.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            self.release();
+            return;
+        }
+        let mut handover = Handover {
+            writer: self,
+            slots: batch.iter().map(|p| p.slot.clone()).collect(),
+            released: false,
+        };
+        let works: Vec<&Work> = batch.iter().map(|p| &p.work).collect();
+        let results = commit_batch(db, &works, None);
         self.release();
+        handover.released = true;
+        let flushed = db.make_durable(newest(&results));
+        for (p, r) in batch.iter().zip(results) {
+            let r = match (&flushed, r) {
+                (Err(e), Ok(_)) => Err(e.clone()),
+                (_, r) => r,
+            };
+            p.slot.set(Turn::Done(r));
+        }
+        drop(handover);
     }
 
     /// Gives leadership to the oldest queued statement, or ends it.
@@ -151,8 +174,10 @@ impl Writer {
 /// Makes sure every statement of a batch gets an outcome, even if the batch
 /// panicked, and that leadership passes on in that case.
 struct Handover<'w> {
-    writer: &'w Writer,
+    writer: &'w Group,
     slots: Vec<Arc<Slot>>,
+    /// Leadership was already passed on.
+    released: bool,
 }
 
 impl Drop for Handover<'_> {
@@ -162,104 +187,14 @@ impl Drop for Handover<'_> {
             let mut t = slot.turn.lock();
             if !matches!(*t, Turn::Done(_)) {
                 *t = Turn::Done(Err(Error::TransactionClosed(
-                    "the group commit running this statement panicked; nothing of it was committed"
+                    "the group commit running this statement panicked before it was acknowledged"
                         .into(),
                 )));
                 slot.wake.notify_one();
             }
         }
-        if panicking {
+        if panicking && !self.released {
             self.writer.release();
         }
-    }
-}
-
-fn copy_error(e: &Error) -> Error {
-    Error::Io(std::io::Error::other(format!("group commit failed: {e}")))
-}
-
-/// Runs a batch in one write transaction and commits it once.
-fn commit_group(inner: &DbInner, mut batch: Vec<Pending>) {
-    let store = &inner.store;
-    store.grow_if_nearly_full();
-    let results: Vec<Result<Lsn>> = 'attempt: loop {
-        let (gate, mut txn) = match store.write() {
-            Ok(x) => x,
-            Err(e) => break 'attempt batch.iter().map(|_| Err(copy_error(&e))).collect(),
-        };
-        let mut results: Vec<Result<Lsn>> = Vec::with_capacity(batch.len());
-        let mut map_full = false;
-        if batch.len() == 1 {
-            // A lone statement needs no nested transaction.
-            let r = {
-                let mut w = Wtx::new(store, &mut txn, None);
-                (batch[0].job)(&mut w).map(|()| w.take_ops())
-            };
-            match r.and_then(|ops| inner.append_log(&mut txn, &ops)) {
-                Err(e) if is_map_full(&e) => map_full = true,
-                Err(e) => {
-                    txn.abort();
-                    break 'attempt vec![Err(e)];
-                }
-                Ok(lsn) => results.push(Ok(lsn)),
-            }
-        } else {
-            for p in batch.iter_mut() {
-                let mut child = match store.nested(&mut txn) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        results.push(Err(e));
-                        continue;
-                    }
-                };
-                let r = {
-                    let mut w = Wtx::new(store, &mut child, None);
-                    (p.job)(&mut w).map(|()| w.take_ops())
-                };
-                let r = match r.and_then(|ops| inner.append_log(&mut child, &ops)) {
-                    Ok(lsn) => child.commit().map(|()| lsn).map_err(Error::from),
-                    Err(e) => {
-                        child.abort();
-                        Err(e)
-                    }
-                };
-                match r {
-                    Err(e) if is_map_full(&e) => {
-                        map_full = true;
-                        break;
-                    }
-                    other => results.push(other),
-                }
-            }
-        }
-        if map_full {
-            txn.abort();
-            drop(gate);
-            if let Err(e) = store.grow() {
-                break 'attempt batch.iter().map(|_| Err(copy_error(&e))).collect();
-            }
-            continue;
-        }
-        match txn.commit() {
-            Ok(()) => {
-                let newest = results.iter().filter_map(|r| r.as_ref().ok()).max();
-                inner.log.signal.publish(newest.copied().unwrap_or(0));
-                break 'attempt results;
-            }
-            Err(e) => {
-                let e = Error::from(e);
-                drop(gate);
-                if is_map_full(&e) {
-                    if let Err(e) = store.grow() {
-                        break 'attempt batch.iter().map(|_| Err(copy_error(&e))).collect();
-                    }
-                    continue;
-                }
-                break 'attempt batch.iter().map(|_| Err(copy_error(&e))).collect();
-            }
-        }
-    };
-    for (p, r) in batch.into_iter().zip(results) {
-        p.slot.set(Turn::Done(r));
     }
 }

@@ -153,7 +153,7 @@ impl Driver for EmbeddedDriver {
             Some(coll) if multi => Ok(coll.delete_many(filter)?),
             Some(coll) => Ok(coll.delete_one(filter)?),
             None => {
-                collection_store::query::filter::Filter::parse(&filter)?;
+                collection_store::check_find(&filter, None, None, &c.id_field)?;
                 Ok(0)
             }
         })

@@ -90,7 +90,7 @@ impl Reader {
         match self.collection(c)? {
             Some(coll) => Ok(coll.count(filter)?),
             None => {
-                collection_store::query::filter::Filter::parse(&filter)?;
+                collection_store::check_find(&filter, None, None, &c.id_field)?;
                 Ok(0)
             }
         }
@@ -99,13 +99,10 @@ impl Reader {
 
 /// Parses a query's parts as the engine would (for a collection that does not exist).
 fn validate(c: &CollectionRef, q: &FindQuery) -> Result<()> {
-    use collection_store::query::{filter::Filter, projection::Projection, sort::SortSpec};
-    Filter::parse(&q.filter)?;
-    if let Some(s) = &q.sort {
-        SortSpec::parse(s)?;
-    }
-    if let Some(p) = &q.projection {
-        Projection::parse(p, &c.id_field)?;
-    }
-    Ok(())
+    Ok(collection_store::check_find(
+        &q.filter,
+        q.sort.as_ref(),
+        q.projection.as_ref(),
+        &c.id_field,
+    )?)
 }

@@ -234,7 +234,7 @@ impl EntityManager {
         let docs = self.driver.find(&CollectionRef::of::<T>(), find).await?;
         Ok(docs
             .iter()
-            .map(|d| collection_store::doc::json::json_from_raw(d))
+            .map(|d| collection_store::document_json(d))
             .collect())
     }
 

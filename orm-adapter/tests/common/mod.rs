@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use collection_store::log::LogOp;
+use collection_store::LogOp;
 use collection_store::{Database, Document, Lsn, OpKind};
 use collection_store_orm::driver::{Counted, EmbeddedDriver};
 use collection_store_orm::{EntityManager, Ref};
@@ -157,7 +157,7 @@ impl Fx {
                 let image = match &op {
                     LogOp::Put { document, .. } | LogOp::Delete { key: document, .. } => {
                         let raw = bson::RawDocument::from_bytes(document).unwrap();
-                        collection_store::doc::json::json_from_raw(raw)
+                        collection_store::document_json(raw)
                     }
                     _ => Value::Null,
                 };

@@ -1,0 +1,20 @@
+//! The handles: the public entry points, and everything that sits above the
+//! engine's layers — [`Database`] (opening, the catalog, transactions, the
+//! change-log methods), collection handles and their find builder,
+//! explicit transactions, change streams and durable consumers, and the
+//! async facade. Handles turn calls into statements (fixing ids and times),
+//! hand them to the write path, and read through `exec`; the layers below
+//! never reach back up here.
+
+#[cfg(feature = "async")]
+pub mod async_api;
+pub mod changes;
+pub mod check;
+pub mod collection;
+pub mod database;
+pub mod find;
+#[cfg(feature = "async")]
+pub mod stream;
+pub mod testing;
+pub mod transaction;
+pub mod watch;
