@@ -19,8 +19,13 @@
 //! Container attributes: `collection = "name"` (default: the struct name in
 //! snake_case), `version = N` (default 1), `index(fields(path [asc|desc], ...),
 //! name = "...", unique, sparse, partial = "<json filter>")` (repeatable),
+//! `has_many(name, Target.field, cascade(remove))` (repeatable: a one-to-many
+//! relation whose children reference this document in `field`),
 //! `crate = "path::to::collection_store"`. Field attributes: `id`, `index` or
-//! `index(unique, sparse, desc, name = "...", partial = "...")`.
+//! `index(unique, sparse, desc, name = "...", partial = "...")`, `version` (the
+//! optimistic-lock counter of an ORM layer; an integer field), `reference` or
+//! `reference(cascade(persist))` (a many-to-one reference; the field's type
+//! implements `collection_store::typed::Reference`, e.g. the ORM's `Ref<T>`).
 //!
 //! Generated for `User`: `UserFields<R>` with one accessor per field
 //! (`User::fields().age()` is a `Field<User, u32>`), `impl Embedded`, and for
@@ -147,6 +152,112 @@ struct Model {
     fields: Vec<FieldModel>,
     id: Option<usize>,
     indexes: Vec<IndexDecl>,
+    /// The `#[document(version)]` field.
+    version_field: Option<usize>,
+    /// `#[document(reference)]` fields: (field index, cascade).
+    references: Vec<(usize, CascadeDecl)>,
+    has_many: Vec<HasMany>,
+}
+
+/// `cascade(persist, remove)`.
+#[derive(Default, Clone, Copy)]
+struct CascadeDecl {
+    persist: bool,
+    remove: bool,
+}
+
+/// Parses the inside of `cascade(...)`, accepting only the `allowed` rules.
+fn parse_cascade(meta: &syn::meta::ParseNestedMeta, allowed: &[&str]) -> syn::Result<CascadeDecl> {
+    let mut c = CascadeDecl::default();
+    meta.parse_nested_meta(|m| {
+        let rule = path_str(&m.path);
+        if !allowed.contains(&rule.as_str()) {
+            return Err(m.error(format!(
+                "unknown cascade rule `{rule}` here; expected {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )));
+        }
+        match rule.as_str() {
+            "persist" => c.persist = true,
+            _ => c.remove = true,
+        }
+        Ok(())
+    })?;
+    Ok(c)
+}
+
+/// `has_many(name, Target.field.path, cascade(remove))` on the struct.
+struct HasMany {
+    name: Ident,
+    target: syn::Path,
+    path: Vec<Ident>,
+    cascade: CascadeDecl,
+}
+
+fn parse_has_many(meta: &syn::meta::ParseNestedMeta) -> syn::Result<HasMany> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let shape = "expected `has_many(name, Target.field, cascade(remove))`";
+    let name: Ident = content
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), shape))?;
+    content
+        .parse::<Token![,]>()
+        .map_err(|e| syn::Error::new(e.span(), shape))?;
+    let mut target = syn::Path {
+        leading_colon: None,
+        segments: Punctuated::new(),
+    };
+    target.segments.push(content.parse::<Ident>()?.into());
+    while content.peek(Token![::]) {
+        content.parse::<Token![::]>()?;
+        target.segments.push(content.parse::<Ident>()?.into());
+    }
+    let mut path = Vec::new();
+    while content.peek(Token![.]) {
+        content.parse::<Token![.]>()?;
+        path.push(content.parse::<Ident>()?);
+    }
+    if path.is_empty() {
+        return Err(syn::Error::new(
+            target.span(),
+            "name the target's reference field: `has_many(posts, Post.author)`",
+        ));
+    }
+    let mut cascade = CascadeDecl::default();
+    if content.peek(Token![,]) {
+        content.parse::<Token![,]>()?;
+        let key: Ident = content.parse()?;
+        if key != "cascade" {
+            return Err(syn::Error::new(key.span(), "expected `cascade(remove)`"));
+        }
+        let inner;
+        syn::parenthesized!(inner in content);
+        let rules = Punctuated::<Ident, Token![,]>::parse_terminated(&inner)?;
+        for r in rules {
+            if r == "remove" {
+                cascade.remove = true;
+            } else {
+                return Err(syn::Error::new(
+                    r.span(),
+                    "has_many supports `cascade(remove)` only (the children are not held by the parent, so there is nothing to persist)",
+                ));
+            }
+        }
+    }
+    if !content.is_empty() {
+        return Err(content.error(shape));
+    }
+    Ok(HasMany {
+        name,
+        target,
+        path,
+        cascade,
+    })
 }
 
 fn unraw(ident: &Ident) -> String {
@@ -278,6 +389,9 @@ impl Model {
             fields: Vec::new(),
             id: None,
             indexes: Vec::new(),
+            version_field: None,
+            references: Vec::new(),
+            has_many: Vec::new(),
         };
         let mut rename_all: Option<String> = None;
         for attr in &input.attrs {
@@ -303,6 +417,7 @@ impl Model {
             }
         }
         let mut id_marks: Vec<(usize, Span)> = Vec::new();
+        let mut version_marks: Vec<(usize, Span)> = Vec::new();
         let mut field_indexes: Vec<(usize, IndexDecl)> = Vec::new();
         for (i, f) in named.named.iter().enumerate() {
             let ident = f.ident.clone().expect("named field");
@@ -355,9 +470,33 @@ impl Model {
                             let decl = parse_index(&meta, true)?;
                             field_indexes.push((i, decl));
                             Ok(())
+                        } else if meta.path.is_ident("version") || meta.path.is_ident("reference") {
+                            if kind == Kind::Embedded {
+                                return Err(meta.error(format!(
+                                    "`{}` applies to fields of a #[derive(Document)] struct",
+                                    path_str(&meta.path)
+                                )));
+                            }
+                            if meta.path.is_ident("version") {
+                                version_marks.push((i, meta.path.span()));
+                                return Ok(());
+                            }
+                            let mut cascade = CascadeDecl::default();
+                            if meta.input.peek(syn::token::Paren) {
+                                meta.parse_nested_meta(|m| {
+                                    if m.path.is_ident("cascade") {
+                                        cascade = parse_cascade(&m, &["persist"])?;
+                                        Ok(())
+                                    } else {
+                                        Err(m.error("expected `reference` or `reference(cascade(persist))`"))
+                                    }
+                                })?;
+                            }
+                            model.references.push((i, cascade));
+                            Ok(())
                         } else {
                             Err(meta.error(format!(
-                                "unknown field attribute `{}`; expected `id` or `index`",
+                                "unknown field attribute `{}`; expected `id`, `index`, `version` or `reference`",
                                 path_str(&meta.path)
                             )))
                         }
@@ -406,6 +545,38 @@ impl Model {
                         "the primary key field cannot be skipped or flattened",
                     ));
                 }
+            }
+        }
+
+        match version_marks.as_slice() {
+            [] => {}
+            [(i, span), rest @ ..] => {
+                if Some(*i) == model.id {
+                    errors.push(syn::Error::new(
+                        *span,
+                        "the primary key cannot be the version field",
+                    ));
+                }
+                let f = &model.fields[*i];
+                if f.skip || f.flatten {
+                    errors.push(syn::Error::new(
+                        *span,
+                        "the version field must be stored (not skipped or flattened)",
+                    ));
+                }
+                model.version_field = Some(*i);
+                for (_, span) in rest {
+                    errors.push(syn::Error::new(*span, "a document has one version field"));
+                }
+            }
+        }
+        for (i, _) in &model.references {
+            let f = &model.fields[*i];
+            if f.skip || f.flatten || Some(*i) == model.id {
+                errors.push(syn::Error::new(
+                    f.ident.span(),
+                    "a reference field must be a stored field other than the primary key",
+                ));
             }
         }
 
@@ -497,9 +668,14 @@ impl Model {
                     return Err(doc_only("index"));
                 }
                 self.indexes.push(parse_index(&meta, false)?);
+            } else if meta.path.is_ident("has_many") {
+                if kind == Kind::Embedded {
+                    return Err(doc_only("has_many"));
+                }
+                self.has_many.push(parse_has_many(&meta)?);
             } else {
                 let expected = match kind {
-                    Kind::Document => "`collection`, `index`, `version` or `crate`",
+                    Kind::Document => "`collection`, `index`, `has_many`, `version` or `crate`",
                     Kind::Embedded => "`crate`",
                 };
                 return Err(meta.error(format!(
@@ -631,6 +807,75 @@ impl Model {
             quote_spanned! {decl.span=> { let __spec = #spec; __spec } }
         });
 
+        let version_const = self.version_field.map(|i| {
+            let f = &self.fields[i];
+            let name = &f.name;
+            let ty = &f.ty;
+            let check = quote_spanned! {ty.span()=>
+                const _: fn() = || {
+                    fn __version_field<T: #krate::typed::VersionField>() {}
+                    __version_field::<#ty>();
+                };
+            };
+            (quote! { const VERSION_FIELD: ::core::option::Option<&'static str> = ::core::option::Option::Some(#name); }, check)
+        });
+        let (version_const, version_check) = match version_const {
+            Some((c, k)) => (c, k),
+            None => (quote! {}, quote! {}),
+        };
+        let cascade_tokens = |c: &CascadeDecl| {
+            let (p, r) = (c.persist, c.remove);
+            quote! { #krate::typed::Cascade { persist: #p, remove: #r } }
+        };
+        let mut relations = Vec::new();
+        let mut visits = Vec::new();
+        for (i, cascade) in &self.references {
+            let f = &self.fields[*i];
+            let fid = &f.ident;
+            let ty = &f.ty;
+            let rel_name = unraw(fid);
+            let stored = &f.name;
+            let c = cascade_tokens(cascade);
+            relations.push(quote_spanned! {ty.span()=>
+                #krate::typed::__private::relation::< <#ty as #krate::typed::Reference>::Target >(
+                    #rel_name, #krate::typed::RelationKind::ManyToOne, #stored, #c)
+            });
+            visits.push(quote! { #krate::typed::ReferenceVisitor::visit(__visitor, #rel_name, &self.#fid); });
+        }
+        for hm in &self.has_many {
+            let target = &hm.target;
+            let segs = &hm.path;
+            let rel_name = unraw(&hm.name);
+            let c = cascade_tokens(&hm.cascade);
+            relations.push(quote_spanned! {target.span()=>
+                #krate::typed::__private::relation::<#target>(
+                    #rel_name,
+                    #krate::typed::RelationKind::OneToMany,
+                    #krate::typed::FieldRef::path(
+                        &<#target as #krate::typed::Embedded>::fields_at::<#target>(#krate::typed::Prefix::root()) #(.#segs())*
+                    ),
+                    #c)
+            });
+        }
+        let relations_fn = if relations.is_empty() {
+            quote! {}
+        } else {
+            quote! {
+                fn relations() -> ::std::vec::Vec<#krate::typed::Relation> {
+                    ::std::vec![#(#relations),*]
+                }
+            }
+        };
+        let visit_fn = if visits.is_empty() {
+            quote! {}
+        } else {
+            quote! {
+                fn visit_references<__V: #krate::typed::ReferenceVisitor>(&self, __visitor: &mut __V) {
+                    #(#visits)*
+                }
+            }
+        };
+
         let iden_ident = format_ident!("{}Iden", ident);
         let iden_doc = format!(
             "Identifiers of [`{ident}`]: `Table` (the collection `{collection}`) and one variant per stored top-level field; `sea_query::Iden` with collection-store's `sea-query` feature."
@@ -655,6 +900,11 @@ impl Model {
                 const COLLECTION: &'static str = #collection;
                 const ID_FIELD: &'static str = #id_name;
                 const VERSION: u32 = #version;
+                #version_const
+
+                #relations_fn
+
+                #visit_fn
 
                 fn indexes() -> ::std::vec::Vec<#krate::IndexSpec> {
                     #[allow(unused_variables)]
@@ -664,6 +914,8 @@ impl Model {
 
                 #id_fn
             }
+
+            #version_check
 
             #[doc = #iden_doc]
             #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]

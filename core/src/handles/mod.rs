@@ -12,6 +12,7 @@ pub mod aggregate_async;
 #[cfg(feature = "async")]
 pub mod async_api;
 pub mod changes;
+pub mod check;
 pub mod collection;
 pub mod database;
 pub mod find;

@@ -63,6 +63,7 @@
 mod collection;
 mod filter;
 mod path;
+mod relation;
 mod sync;
 mod update;
 
@@ -72,6 +73,7 @@ use serde::Serialize;
 pub use collection::{TxTypedCollection, TypedCollection, TypedFind, TypedIter};
 pub use filter::{Filter, Sort};
 pub use path::{Accepts, Array, Field, FieldRef, Numeric, Prefix, Text};
+pub use relation::{Cascade, Reference, ReferenceVisitor, Relation, RelationKind, VersionField};
 pub use sync::{plan_sync, IndexChange, SchemaSync, SyncPlan, SyncReport, TypedOptions};
 pub use update::Update;
 
@@ -112,6 +114,22 @@ pub trait Document: Embedded + Serialize + DeserializeOwned {
 
     /// The document's primary key; `None` when it is to be generated on insert.
     fn id(&self) -> Option<&Self::Id>;
+
+    /// The serialized name of the optimistic-lock field (`#[document(version)]`
+    /// on an integer field), if any. The engine ignores it; an ORM layer checks
+    /// and increments it on every write.
+    const VERSION_FIELD: Option<&'static str> = None;
+
+    /// The relations the schema declares (`#[document(reference)]` fields and
+    /// `#[document(has_many(..))]`), in declaration order.
+    fn relations() -> Vec<Relation> {
+        Vec::new()
+    }
+
+    /// Calls `visitor` with every `#[document(reference)]` field of this document.
+    fn visit_references<V: ReferenceVisitor>(&self, visitor: &mut V) {
+        let _ = visitor;
+    }
 }
 
 /// Types that can be a typed document's primary key, with the key type they
@@ -165,6 +183,7 @@ impl IdKey for Option<String> {
 /// Support for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use super::relation::relation;
     pub use serde_json;
 
     /// Makes the index spec of a generated `indexes()`.
