@@ -5,7 +5,8 @@
 //! the functions in a scratch directory. The snippets create their databases in
 //! the current directory: `./typed-data` (typed `users`, keyed on `id`),
 //! `./data` (untyped `users`, keyed on `_id`, as in the quickstart) and
-//! `./replica`; each function drops and recreates the collections it uses.
+//! `./replica`; each function drops and recreates the collections it uses
+//! (the aggregation snippet reuses `./data` with its own `users` and `orders`).
 
 #![allow(clippy::all, unused_variables)]
 
@@ -134,5 +135,64 @@ pub fn replica() -> Result<()> {
         .find(json!({"age": {"$gte": 18}}))
         .to_vec()?;
     println!("{:?}", replica.status()); // state, applied LSN, lag (None while disconnected), reconnects
+    Ok(())
+}
+
+/// The aggregation snippet, on the untyped `users` of `./data` and an
+/// `orders` collection joined to them.
+pub fn aggregation() -> Result<()> {
+    for name in ["users", "orders"] {
+        collection_store::Database::open("./data")?.drop_collection(name)?;
+    }
+    use collection_store::{Database, IndexSpec};
+    use serde_json::json;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct CityRevenue {
+        #[serde(rename = "_id")]
+        city: String,
+        total: f64,
+    }
+
+    let db = Database::open("./data")?;
+    let users = db.collection("users")?;
+    users.create_index(IndexSpec::new([("age", 1)]))?;
+    users.insert_many(vec![
+        json!({"_id": 1, "name": "Ann", "age": 31, "city": "Oslo", "score": 7}),
+        json!({"_id": 2, "name": "Bob", "age": 35, "city": "Oslo", "score": 9}),
+        json!({"_id": 3, "name": "Eve", "age": 33, "city": "Rome", "score": 4}),
+        json!({"_id": 4, "name": "Joe", "age": 52, "city": "Rome", "score": 5}),
+    ])?;
+    let orders = db.collection("orders")?;
+    orders.insert_many(vec![
+        json!({"_id": 10, "user": 1, "amount": 20}),
+        json!({"_id": 11, "user": 2, "amount": 5}),
+        json!({"_id": 12, "user": 4, "amount": 7}),
+    ])?;
+    let pipeline = json!([{"$match": {"age": {"$gte": 30}}}, {"$count": "n"}]);
+
+    let by_city = users
+        .aggregate(json!([
+            {"$match": {"age": {"$gte": 30, "$lt": 40}}},                  // planned over the age index
+            {"$group": {"_id": "$city", "n": {"$sum": 1}, "avg": {"$avg": "$score"}}},
+            {"$sort": {"n": -1}},
+            {"$limit": 5}
+        ]))
+        .to_vec()?;                                                          // Vec<serde_json::Value>
+    let revenue: Vec<CityRevenue> = orders
+        .aggregate(json!([
+            {"$lookup": {"from": "users", "localField": "user", "foreignField": "_id", "as": "u"}},
+            {"$unwind": "$u"},
+            {"$group": {"_id": "$u.city", "total": {"$sum": "$amount"}}}
+        ]))
+        .to_vec_as()?;                                                       // or .aggregate_as::<T>(), or iterate
+    let plan = users.aggregate(pipeline).explain()?;                         // source plan, absorbed stages, $lookup plans
+
+    assert_eq!(by_city[0], json!({"_id": "Oslo", "n": 2, "avg": 8.0}));
+    assert_eq!(by_city.len(), 2);
+    let mut totals: Vec<(String, f64)> = revenue.into_iter().map(|r| (r.city, r.total)).collect();
+    totals.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(totals, vec![("Oslo".to_owned(), 25.0), ("Rome".to_owned(), 7.0)]);
+    let _ = plan;
     Ok(())
 }

@@ -25,7 +25,7 @@ fn every_readme_snippet_is_in_src_readme_rs_verbatim() {
     // Compare line by line without the indentation the wrapping function adds.
     let src: Vec<&str> = source.lines().map(str::trim).collect();
     let blocks = rust_blocks(&readme);
-    assert_eq!(blocks.len(), 4, "README's rust blocks");
+    assert_eq!(blocks.len(), 5, "README's rust blocks");
     for block in blocks {
         let want: Vec<&str> = block.iter().map(|l| l.trim()).collect();
         assert!(
@@ -45,6 +45,7 @@ fn readme_snippets_run() {
     collection_store_examples::readme::typed().unwrap();
     collection_store_examples::readme::untyped_and_changes().unwrap();
     collection_store_examples::readme::replica().unwrap();
+    collection_store_examples::readme::aggregation().unwrap();
     // And again: the snippets drop and recreate what they use.
     collection_store_examples::readme::typed().unwrap();
     collection_store_examples::readme::untyped_and_changes().unwrap();

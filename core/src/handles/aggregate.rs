@@ -94,6 +94,8 @@ fn decode_err(collection: &str, doc: DocRef<'_>, message: String) -> Error {
             .get("_id")
             .map(|v| crate::doc::json::json_from_val(v).to_string())
             .unwrap_or_else(|| "(no _id)".into()),
+        path: String::new(),
+        found: String::new(),
         message,
     }
 }
@@ -255,16 +257,15 @@ impl<T: DeserializeOwned, X: ExecSource> Iterator for AggregateAsIter<T, X> {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
-        Some(serde_json::from_value(v.clone()).map_err(|e| {
-            Error::Decode {
-                collection: self.collection.clone(),
-                id: v
-                    .get("_id")
-                    .map(Value::to_string)
-                    .unwrap_or_else(|| "(no _id)".into()),
-                message: e.to_string(),
-            }
-        }))
+        let id = v
+            .get("_id")
+            .map(Value::to_string)
+            .unwrap_or_else(|| "(no _id)".into());
+        Some(crate::handles::find::decode_value(
+            v,
+            &self.collection,
+            &id,
+        ))
     }
 }
 
