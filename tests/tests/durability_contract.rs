@@ -91,7 +91,8 @@ fn write_called(fd: c_int) {
 
 // SAFETY (all below): each function has the C signature of the libc function
 // it replaces and forwards its arguments unchanged to the system call of the
-// same name; the caller's pointers are passed through, never dereferenced.
+// same name; the caller's pointers are passed through, never dereferenced
+// (the functions taking pointers are `unsafe`: their callers vouch for them).
 
 #[no_mangle]
 pub extern "C" fn fdatasync(fd: c_int) -> c_int {
@@ -106,7 +107,7 @@ pub extern "C" fn fsync(fd: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub extern "C" fn msync(addr: *mut c_void, len: libc::size_t, flags: c_int) -> c_int {
+pub unsafe extern "C" fn msync(addr: *mut c_void, len: libc::size_t, flags: c_int) -> c_int {
     if flags & libc::MS_SYNC != 0 {
         flush_called();
     }
@@ -114,7 +115,7 @@ pub extern "C" fn msync(addr: *mut c_void, len: libc::size_t, flags: c_int) -> c
 }
 
 #[no_mangle]
-pub extern "C" fn pwrite(
+pub unsafe extern "C" fn pwrite(
     fd: c_int,
     buf: *const c_void,
     count: libc::size_t,
@@ -125,7 +126,7 @@ pub extern "C" fn pwrite(
 }
 
 #[no_mangle]
-pub extern "C" fn pwrite64(
+pub unsafe extern "C" fn pwrite64(
     fd: c_int,
     buf: *const c_void,
     count: libc::size_t,
@@ -136,13 +137,21 @@ pub extern "C" fn pwrite64(
 }
 
 #[no_mangle]
-pub extern "C" fn write(fd: c_int, buf: *const c_void, count: libc::size_t) -> libc::ssize_t {
+pub unsafe extern "C" fn write(
+    fd: c_int,
+    buf: *const c_void,
+    count: libc::size_t,
+) -> libc::ssize_t {
     write_called(fd);
     unsafe { libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t }
 }
 
 #[no_mangle]
-pub extern "C" fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> libc::ssize_t {
+pub unsafe extern "C" fn writev(
+    fd: c_int,
+    iov: *const libc::iovec,
+    iovcnt: c_int,
+) -> libc::ssize_t {
     write_called(fd);
     unsafe { libc::syscall(libc::SYS_writev, fd, iov, iovcnt) as libc::ssize_t }
 }

@@ -359,6 +359,14 @@ impl Store {
         Ok((writing, gate, txn))
     }
 
+    /// Begins a write transaction without this process's writer lock, as
+    /// another process's writer would (tests commit "foreign" writes with it).
+    #[cfg(test)]
+    pub(crate) fn write_as_another_process(&self) -> Result<(GateGuard, RwTxn<'_>)> {
+        let guard = self.gate.read_arc();
+        Ok((guard, self.env.write_txn()?))
+    }
+
     /// Begins a write transaction under a writer lock the caller holds.
     pub fn write_as(&self, _writing: &Writing) -> Result<(GateGuard, RwTxn<'_>)> {
         loop {

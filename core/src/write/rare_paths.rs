@@ -1,8 +1,8 @@
 //! Paths of the write layer that ordinary workloads reach only by chance,
 //! forced deterministically through `#[cfg(test)]` hooks: the group-commit
 //! leader panicking mid-commit (its batch gets errors, leadership passes on),
-//! and an explicit transaction rebuilt after map growth while another writer
-//! committed (refused with `Error::WriteConflict`, nothing of it kept).
+//! and an explicit transaction rebuilt after map growth while another
+//! process's writer committed (refused with `Error::WriteConflict`, nothing of it kept).
 //!
 //! Waits are on conditions; each has a generous deadline that only turns a
 //! hang into a failure.
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::group::{Group, Stage};
+use crate::storage::Table;
 use crate::{Database, DatabaseOptions, Error};
 
 /// Generous: only a hang gets anywhere near it.
@@ -171,23 +172,30 @@ fn a_transaction_rebuilt_after_map_growth_commits_when_nobody_wrote_meanwhile() 
 
 #[test]
 fn a_transaction_rebuilt_after_another_writer_committed_is_a_write_conflict() {
+    // Another process commits while the transaction waits to grow the map
+    // (a writer of this process cannot: the transaction holds the process's
+    // writer lock throughout). Simulated by two LMDB commits that bypass that
+    // lock and leave the data as it was: a key put, then deleted.
     let (_d, db, result, reached) = fill_the_map_in_a_transaction(|db| {
-        // Another thread commits while the transaction waits to grow the map.
-        let other = db.collection("other").unwrap();
-        std::thread::spawn(move || other.insert_one(json!({"_id": "meanwhile"})))
-            .join()
-            .unwrap()
-            .unwrap();
+        let store = &db.inner.store;
+        let meta = store.table(Table::Meta);
+        for put in [true, false] {
+            let (_gate, mut txn) = store.write_as_another_process().unwrap();
+            if put {
+                meta.put(&mut txn, b"~foreign", b"1").unwrap();
+            } else {
+                meta.delete(&mut txn, b"~foreign").unwrap();
+            }
+            txn.commit().unwrap();
+        }
     });
     assert_eq!(reached, 1, "the transaction stops at its first rebuild");
     assert!(
         matches!(result, Err(Error::WriteConflict)),
         "expected a write conflict, got {result:?}"
     );
-    // Nothing of the transaction is kept; the other writer's commit is.
+    // Nothing of the transaction is kept.
     assert_eq!(db.collection("big").unwrap().count(json!({})).unwrap(), 0);
-    let other = db.collection("other").unwrap();
-    assert_eq!(other.count(json!({})).unwrap(), 1);
     assert!(db.verify().unwrap().is_ok());
     // The writer is free again.
     db.transaction(|tx| {
@@ -196,4 +204,5 @@ fn a_transaction_rebuilt_after_another_writer_committed_is_a_write_conflict() {
             .map(|_| ())
     })
     .unwrap();
+    assert_eq!(db.collection("big").unwrap().count(json!({})).unwrap(), 1);
 }
