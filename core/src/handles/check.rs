@@ -14,9 +14,19 @@ use crate::query::{filter::Filter, projection::Projection, sort::SortSpec};
 /// Nothing is read or written.
 ///
 /// ```
+/// use collection_store::{check_find, Error};
 /// use serde_json::json;
-/// assert!(collection_store::check_find(&json!({"a": 1}), Some(&json!({"a": -1})), None, "_id").is_ok());
-/// assert!(collection_store::check_find(&json!({"a": {"$bogus": 1}}), None, None, "_id").is_err());
+///
+/// let (filter, sort, fields) = (json!({"a": 1}), json!({"a": -1}), json!({"a": 1}));
+/// assert!(check_find(&filter, Some(&sort), Some(&fields), "_id").is_ok());
+/// let bad = check_find(&json!({"a": {"$bogus": 1}}), None, None, "_id");
+/// assert!(matches!(bad, Err(Error::InvalidFilter(_))));
+/// let bad = check_find(&filter, Some(&json!({"a": 2})), None, "_id");
+/// assert!(matches!(bad, Err(Error::InvalidSort(_))));
+/// let bad = check_find(&filter, None, Some(&json!({"a": 1, "b": 0})), "_id");
+/// assert!(matches!(bad, Err(Error::InvalidProjection(_))));
+/// // Excluding the primary key from an inclusion is allowed, whatever its name.
+/// assert!(check_find(&filter, None, Some(&json!({"a": 1, "key": 0})), "key").is_ok());
 /// ```
 pub fn check_find(
     filter: &Value,
