@@ -112,7 +112,7 @@ pub use handles::aggregate::{Aggregate, AggregateAs, AggregateAsIter, AggregateI
 pub use handles::aggregate_async::AsyncAggregate;
 #[cfg(feature = "async")]
 pub use handles::async_api::{AsyncCollection, AsyncDatabase, AsyncFind};
-pub use handles::check::{check_find, document_json};
+pub use handles::check::{check_find, decode_document, document_json};
 pub use handles::collection::{
     Collection, CollectionHandle, ExecSource, TxCollection, TxExec, UpdateOptions, UpdateResult,
 };

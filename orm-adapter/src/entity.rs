@@ -233,23 +233,10 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(OrmError::serialization::<T>)
 }
 
-/// Decodes a stored document into `T` (straight from BSON; integers beyond
-/// i64 take the JSON route, as the engine's own typed reads do).
+/// Decodes a stored document into `T` as the engine's typed reads do (the
+/// error names the field that does not fit).
 pub(crate) fn decode<T: Document>(doc: &Doc) -> Result<T> {
-    bson::deserialize_from_slice(doc.as_bytes()).or_else(|first| {
-        serde_json::from_value(collection_store::document_json(doc)).map_err(|_| {
-            OrmError::Engine(collection_store::Error::Decode {
-                collection: T::COLLECTION.to_owned(),
-                id: doc
-                    .get(T::ID_FIELD)
-                    .ok()
-                    .flatten()
-                    .map(|v| format!("{v:?}"))
-                    .unwrap_or_else(|| "(no id)".into()),
-                message: first.to_string(),
-            })
-        })
-    })
+    collection_store::decode_document(doc, T::COLLECTION, T::ID_FIELD).map_err(OrmError::Engine)
 }
 
 /// The identity-map key of a primary key: the type and the key as JSON text.

@@ -97,23 +97,36 @@ fn write_called(fd: c_int) {
 #[no_mangle]
 pub extern "C" fn fdatasync(fd: c_int) -> c_int {
     flush_called();
+    // SAFETY: the syscall takes an fd by value; a bad fd is an EBADF return.
     unsafe { libc::syscall(libc::SYS_fdatasync, fd) as c_int }
 }
 
 #[no_mangle]
 pub extern "C" fn fsync(fd: c_int) -> c_int {
     flush_called();
+    // SAFETY: the syscall takes an fd by value; a bad fd is an EBADF return.
     unsafe { libc::syscall(libc::SYS_fsync, fd) as c_int }
 }
 
+/// The libc `msync`, counted.
+///
+/// # Safety
+///
+/// `addr`/`len` must describe a mapping of this process, as for libc's `msync`.
 #[no_mangle]
 pub unsafe extern "C" fn msync(addr: *mut c_void, len: libc::size_t, flags: c_int) -> c_int {
     if flags & libc::MS_SYNC != 0 {
         flush_called();
     }
+    // SAFETY: the pointers are the caller\'s, passed on unchanged (this function\'s contract).
     unsafe { libc::syscall(libc::SYS_msync, addr, len, flags) as c_int }
 }
 
+/// The libc `pwrite`, counted.
+///
+/// # Safety
+///
+/// `buf` must point to `count` readable bytes, as for libc's `pwrite`.
 #[no_mangle]
 pub unsafe extern "C" fn pwrite(
     fd: c_int,
@@ -122,9 +135,15 @@ pub unsafe extern "C" fn pwrite(
     offset: libc::off_t,
 ) -> libc::ssize_t {
     write_called(fd);
+    // SAFETY: the pointers are the caller\'s, passed on unchanged (this function\'s contract).
     unsafe { libc::syscall(libc::SYS_pwrite64, fd, buf, count, offset) as libc::ssize_t }
 }
 
+/// The libc `pwrite64`, counted.
+///
+/// # Safety
+///
+/// `buf` must point to `count` readable bytes, as for libc's `pwrite64`.
 #[no_mangle]
 pub unsafe extern "C" fn pwrite64(
     fd: c_int,
@@ -133,9 +152,15 @@ pub unsafe extern "C" fn pwrite64(
     offset: libc::off64_t,
 ) -> libc::ssize_t {
     write_called(fd);
+    // SAFETY: the pointers are the caller\'s, passed on unchanged (this function\'s contract).
     unsafe { libc::syscall(libc::SYS_pwrite64, fd, buf, count, offset) as libc::ssize_t }
 }
 
+/// The libc `write`, counted.
+///
+/// # Safety
+///
+/// `buf` must point to `count` readable bytes, as for libc's `write`.
 #[no_mangle]
 pub unsafe extern "C" fn write(
     fd: c_int,
@@ -143,9 +168,15 @@ pub unsafe extern "C" fn write(
     count: libc::size_t,
 ) -> libc::ssize_t {
     write_called(fd);
+    // SAFETY: the pointers are the caller\'s, passed on unchanged (this function\'s contract).
     unsafe { libc::syscall(libc::SYS_write, fd, buf, count) as libc::ssize_t }
 }
 
+/// The libc `writev`, counted.
+///
+/// # Safety
+///
+/// `iov` must point to `iovcnt` valid `iovec`s, as for libc's `writev`.
 #[no_mangle]
 pub unsafe extern "C" fn writev(
     fd: c_int,
@@ -153,6 +184,7 @@ pub unsafe extern "C" fn writev(
     iovcnt: c_int,
 ) -> libc::ssize_t {
     write_called(fd);
+    // SAFETY: the pointers are the caller\'s, passed on unchanged (this function\'s contract).
     unsafe { libc::syscall(libc::SYS_writev, fd, iov, iovcnt) as libc::ssize_t }
 }
 

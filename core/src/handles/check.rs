@@ -1,5 +1,5 @@
-//! Checking a query's parts without a collection, and rendering a stored
-//! document as JSON: for layers built on the public API (an ORM driver) that
+//! Checking a query's parts without a collection, and rendering or decoding
+//! a stored document: for layers built on the public API (an ORM driver) that
 //! answer reads of a collection that does not exist, or hold documents as raw
 //! BSON.
 
@@ -53,4 +53,31 @@ pub fn check_find(
 /// ```
 pub fn document_json(raw: &RawDocument) -> Value {
     crate::doc::json::json_from_raw(raw)
+}
+
+/// Decodes a stored document into `T` exactly as the typed API does: straight
+/// from BSON, integers beyond `i64` through JSON, and a document that does not
+/// fit is [`crate::Error::Decode`] naming `collection`, the document's
+/// `id_field`, the field's path and what it holds.
+///
+/// ```
+/// use collection_store::{decode_document, Error};
+///
+/// #[derive(serde::Deserialize)]
+/// struct User { name: String, age: u32 }
+/// let raw = bson::rawdoc! {"_id": 1, "name": "Ann", "age": 31};
+/// let user: User = decode_document(&raw, "users", "_id").unwrap();
+/// assert_eq!((user.name.as_str(), user.age), ("Ann", 31));
+/// let raw = bson::rawdoc! {"_id": 2, "name": "Bob", "age": "old"};
+/// match decode_document::<User>(&raw, "users", "_id") {
+///     Err(Error::Decode { path, found, .. }) => assert_eq!((path.as_str(), found.as_str()), ("age", "string")),
+///     other => panic!("{:?}", other.err()),
+/// }
+/// ```
+pub fn decode_document<T: serde::de::DeserializeOwned>(
+    raw: &RawDocument,
+    collection: &str,
+    id_field: &str,
+) -> Result<T> {
+    super::find::decode_as(raw, None, collection, id_field)
 }

@@ -65,8 +65,12 @@ pub struct Group {
     /// one (unit tests force rare paths with it: a panic mid-commit, units
     /// arriving at a chosen moment).
     #[cfg(test)]
-    pub(crate) hook: Mutex<Option<Arc<dyn Fn(&Group, Stage) + Send + Sync>>>,
+    pub(crate) hook: Mutex<Option<Hook>>,
 }
+
+/// A test's callback at a [`Stage`] of the leader.
+#[cfg(test)]
+pub(crate) type Hook = Arc<dyn Fn(&Group, Stage) + Send + Sync>;
 
 /// Where the leader calls [`Group::hook`].
 #[cfg(test)]
