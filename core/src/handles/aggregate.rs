@@ -261,11 +261,7 @@ impl<T: DeserializeOwned, X: ExecSource> Iterator for AggregateAsIter<T, X> {
             .get("_id")
             .map(Value::to_string)
             .unwrap_or_else(|| "(no _id)".into());
-        Some(crate::handles::find::decode_value(
-            v,
-            &self.collection,
-            &id,
-        ))
+        Some(crate::handles::find::decode_value(v, &self.collection, &id))
     }
 }
 
