@@ -1,7 +1,8 @@
 //! Document model: the binary encoding (BSON), a borrowed view over stored or
-//! owned values, MongoDB's cross-type order, field paths, and conversion from
-//! and to `serde_json::Value`.
+//! owned values, MongoDB's cross-type order, field paths, conversion from
+//! and to `serde_json::Value`, and a direct serde deserializer (`de`).
 
+pub mod de;
 pub mod json;
 pub mod order;
 pub mod path;

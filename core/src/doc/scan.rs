@@ -25,16 +25,16 @@ pub(crate) enum Scan<'a> {
     Fallback,
 }
 
-fn i32_at(b: &[u8], at: usize) -> Option<i32> {
+pub(super) fn i32_at(b: &[u8], at: usize) -> Option<i32> {
     Some(i32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn cstr_len(b: &[u8], at: usize) -> Option<usize> {
+pub(super) fn cstr_len(b: &[u8], at: usize) -> Option<usize> {
     b.get(at..)?.iter().position(|&c| c == 0)
 }
 
 /// Length of the value of element type `t` starting at `at`.
-fn value_len(t: u8, b: &[u8], at: usize) -> Option<usize> {
+pub(super) fn value_len(t: u8, b: &[u8], at: usize) -> Option<usize> {
     let prefixed = |extra: usize| -> Option<usize> {
         let n = usize::try_from(i32_at(b, at)?).ok()?;
         Some(4 + extra + n)

@@ -307,23 +307,46 @@ pub(crate) fn decode_as<T: serde::de::DeserializeOwned>(
     collection: &str,
     id_field: &str,
 ) -> Result<T> {
-    let id = || {
-        raw.get(id_field)
-            .ok()
-            .flatten()
-            .map(|v| crate::doc::json::json_from_val(crate::doc::ValRef::from(v)).to_string())
-            .unwrap_or_else(|| "(no id)".into())
-    };
     match projection {
-        // Straight from the stored bytes; integers beyond i64 (stored as an
-        // integral Decimal128) take the JSON route, which renders them as u64.
-        None => bson::deserialize_from_slice(raw.as_bytes())
-            .or_else(|_| decode_value(crate::doc::json::json_from_raw(raw), collection, &id())),
+        // Straight from the stored bytes through the direct deserializer; what
+        // it declines takes the general path below.
+        None => match crate::doc::de::from_slice(raw.as_bytes()) {
+            Ok(v) => Ok(v),
+            Err(crate::doc::de::Declined) => decode_general(raw, collection, id_field),
+        },
         Some(p) => {
             let v = p.apply(crate::doc::DocRef::Raw(raw));
-            decode_value(v, collection, &id())
+            decode_value(v, collection, &document_id(raw, id_field))
         }
     }
+}
+
+/// The general decoding path (and the reference the direct deserializer is
+/// tested against): `bson`'s deserializer; what it refuses (integers beyond
+/// i64, stored as an integral Decimal128, and documents that do not fit `T`)
+/// takes the JSON route, which renders such integers as u64 and names the
+/// field that does not fit.
+pub(crate) fn decode_general<T: serde::de::DeserializeOwned>(
+    raw: &bson::raw::RawDocument,
+    collection: &str,
+    id_field: &str,
+) -> Result<T> {
+    bson::deserialize_from_slice(raw.as_bytes()).or_else(|_| {
+        decode_value(
+            crate::doc::json::json_from_raw(raw),
+            collection,
+            &document_id(raw, id_field),
+        )
+    })
+}
+
+/// The primary key of `raw` as JSON text, for error messages.
+fn document_id(raw: &bson::raw::RawDocument, id_field: &str) -> String {
+    raw.get(id_field)
+        .ok()
+        .flatten()
+        .map(|v| crate::doc::json::json_from_val(crate::doc::ValRef::from(v)).to_string())
+        .unwrap_or_else(|| "(no id)".into())
 }
 
 /// The JSON type of `v` as one word: `null`, `boolean`, `number`,

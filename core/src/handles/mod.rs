@@ -15,6 +15,8 @@ pub mod changes;
 pub mod check;
 pub mod collection;
 pub mod database;
+#[cfg(test)]
+mod decode_tests;
 pub mod find;
 pub mod stats;
 #[cfg(feature = "async")]
