@@ -142,14 +142,28 @@ struct Walk<'w, 'r, 'v> {
 }
 
 impl Walk<'_, '_, '_> {
-    /// Examines one fetched document; false when the callback asked to stop.
+    /// Whether this walk meets `key` for the first time (always, on plans
+    /// that cannot repeat a document).
+    fn first_visit(&mut self, key: &[u8]) -> bool {
+        match self.seen.as_mut() {
+            Some(s) => s.insert(key.to_vec()),
+            None => true,
+        }
+    }
+
+    /// Examines one document read from a range of the documents table;
+    /// false when the callback asked to stop.
     fn doc(&mut self, key: &[u8], bytes: &[u8]) -> Result<bool> {
-        if let Some(s) = self.seen.as_mut() {
-            if !s.insert(key.to_vec()) {
-                return Ok(true);
-            }
+        if !self.first_visit(key) {
+            return Ok(true);
         }
         self.stats.docs_examined += 1;
+        self.examine(key, bytes)
+    }
+
+    /// Tests one document read from the documents table against the filter
+    /// and hands it on when it matches; false when the callback asked to stop.
+    fn examine(&mut self, key: &[u8], bytes: &[u8]) -> Result<bool> {
         let raw = raw_doc(bytes, &self.t.meta)?;
         if self.filter.matches(DocRef::Raw(raw)) {
             return (self.f)(key, raw);
@@ -157,15 +171,25 @@ impl Walk<'_, '_, '_> {
         Ok(true)
     }
 
-    /// Fetches the document with `key` (recording the lookup) and examines it.
+    /// Fetches the document with `key` (recording the lookup) and examines
+    /// it — unless this walk met it already (a multikey index holds one
+    /// entry per array element): duplicates are dropped before the fetch.
     fn fetch(&mut self, key: &[u8]) -> Result<bool> {
+        if !self.first_visit(key) {
+            return Ok(true);
+        }
         let docs = self.store.table(Table::Docs);
         let bytes = docs.get(self.txn, key)?;
         if let Some(r) = self.reads.as_deref_mut() {
             r.doc(&self.t.meta, key, bytes);
         }
         match bytes {
-            Some(b) => self.doc(key, b),
+            Some(b) => {
+                // Counted where the fetch happens, so that explain shows any
+                // document fetched twice.
+                self.stats.docs_examined += 1;
+                self.examine(key, b)
+            }
             None => Ok(true),
         }
     }
