@@ -154,7 +154,7 @@ pub fn w5_answer(
     ages: &[i32],
 ) -> Result<(), String> {
     let want = loaded.expected(lo, hi, limit);
-    let fail = |why: &str| {
+    let fail = |why: &str| -> Result<(), String> {
         Err(format!(
             "age range [{lo}, {hi}) limit {limit} returned ages {ages:?}: {why} (over the loaded \
              documents alone: {want:?})"

@@ -133,15 +133,7 @@ impl MachineInfo {
                 .join(" "),
         }
     }
-}
 
-/// A latency in µs for people, or "not measured" (never "0 ns" for a
-/// probe that did not run).
-pub fn fmt_measured(us: Option<f64>) -> String {
-    us.map_or_else(|| "not measured".into(), crate::latency::fmt_us)
-}
-
-impl MachineInfo {
     /// The fsync probe's p50 for people: the figure, or "not measured" and why.
     pub fn fsync_p50_text(&self) -> String {
         match (&self.fsync_p50_us, &self.fsync_error) {
@@ -150,6 +142,12 @@ impl MachineInfo {
             (None, None) => "not measured".into(),
         }
     }
+}
+
+/// A latency in µs for people, or "not measured" (never "0 ns" for a
+/// probe that did not run).
+pub fn fmt_measured(us: Option<f64>) -> String {
+    us.map_or_else(|| "not measured".into(), crate::latency::fmt_us)
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, and the time as `HH:MM`.
