@@ -83,6 +83,12 @@ fn cond_supported(cond: &Value) -> bool {
     ops.iter().all(|(op, arg)| op_supported(op, arg))
 }
 
+/// Is `v` plain JSON (no Extended JSON objects, whose `$` keys stand for
+/// types the reference does not model)? Documents must be, for [`select`].
+pub fn plain_json(v: &Value) -> bool {
+    value_supported(v)
+}
+
 /// Plain JSON values; objects with `$` keys (Extended JSON) are not.
 fn value_supported(v: &Value) -> bool {
     match v {
