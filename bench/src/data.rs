@@ -64,9 +64,15 @@ pub fn email(i: i64) -> String {
     format!("user{i}@example.com")
 }
 
-/// The age of document `i`.
+/// The smallest age the generator gives.
+pub const MIN_AGE: i32 = 18;
+
+/// The largest age the generator gives.
+pub const MAX_AGE: i32 = 80;
+
+/// The age of document `i`, in `MIN_AGE..=MAX_AGE`.
 pub fn age(i: i64) -> i32 {
-    18 + (mix(i as u64) % 63) as i32
+    MIN_AGE + (mix(i as u64) % (MAX_AGE - MIN_AGE + 1) as u64) as i32
 }
 
 /// The city of document `i`.

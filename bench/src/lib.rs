@@ -2,7 +2,8 @@
 //!
 //! - [`suite`]: workloads W1-W8 of the design brief against collection-store,
 //!   SQLite (FULL and NORMAL), PoloDB and raw LMDB in one run, with a
-//!   Markdown / JSON / SVG report ([`report`]).
+//!   Markdown / JSON / SVG report ([`report`]); its honesty checks are
+//!   pure functions in [`checks`].
 //! - [`stress`]: concurrent async clients issuing a mix of operations and
 //!   cross-collection transactions, then `verify()`.
 //!
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod agg;
+pub mod checks;
 pub mod data;
 pub mod engines;
 pub mod latency;

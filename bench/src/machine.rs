@@ -26,10 +26,13 @@ pub struct MachineInfo {
     pub rustc: String,
     /// Filesystem type under the data directory (from /proc/mounts).
     pub filesystem: String,
-    /// Median latency of a 4 KiB overwrite + `fdatasync` in the data directory, µs.
-    pub fsync_p50_us: f64,
-    /// 99th percentile of the same, µs.
-    pub fsync_p99_us: f64,
+    /// Median latency of a 4 KiB overwrite + `fdatasync` in the data
+    /// directory, µs; `None` when the probe failed.
+    pub fsync_p50_us: Option<f64>,
+    /// 99th percentile of the same, µs; `None` when the probe failed.
+    pub fsync_p99_us: Option<f64>,
+    /// Why the fsync probe measured nothing, when it failed.
+    pub fsync_error: Option<String>,
     /// 1-minute load average when the run started.
     pub load_average: String,
 }
@@ -108,7 +111,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 impl MachineInfo {
     /// Collects the facts; the fsync probe runs in `data_dir`.
     pub fn collect(data_dir: &Path) -> MachineInfo {
-        let probe = fsync_probe(data_dir, 200).ok();
+        let probe = fsync_probe(data_dir, 200);
         MachineInfo {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu_model: cpu_model(),
@@ -116,14 +119,13 @@ impl MachineInfo {
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
             rustc: env!("CS_BENCH_RUSTC_VERSION").to_owned(),
             filesystem: filesystem_of(data_dir),
-            fsync_p50_us: probe
-                .as_ref()
-                .and_then(|l| l.quantile_us(0.5))
-                .unwrap_or(0.0),
-            fsync_p99_us: probe
-                .as_ref()
-                .and_then(|l| l.quantile_us(0.99))
-                .unwrap_or(0.0),
+            fsync_p50_us: probe.as_ref().ok().and_then(|l| l.quantile_us(0.5)),
+            fsync_p99_us: probe.as_ref().ok().and_then(|l| l.quantile_us(0.99)),
+            fsync_error: match &probe {
+                Ok(l) if l.quantile_us(0.5).is_none() => Some("no samples".into()),
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            },
             load_average: read("/proc/loadavg")
                 .split_whitespace()
                 .take(3)
@@ -131,6 +133,21 @@ impl MachineInfo {
                 .join(" "),
         }
     }
+
+    /// The fsync probe's p50 for people: the figure, or "not measured" and why.
+    pub fn fsync_p50_text(&self) -> String {
+        match (&self.fsync_p50_us, &self.fsync_error) {
+            (Some(us), _) => crate::latency::fmt_us(*us),
+            (None, Some(e)) => format!("not measured ({e})"),
+            (None, None) => "not measured".into(),
+        }
+    }
+}
+
+/// A latency in µs for people, or "not measured" (never "0 ns" for a
+/// probe that did not run).
+pub fn fmt_measured(us: Option<f64>) -> String {
+    us.map_or_else(|| "not measured".into(), crate::latency::fmt_us)
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`, and the time as `HH:MM`.
@@ -167,6 +184,25 @@ mod tests {
         assert_eq!(d.len(), 10);
         assert_eq!(t.len(), 5);
         assert!(d.starts_with("20"));
+    }
+
+    #[test]
+    fn a_failed_probe_is_not_measured_rather_than_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("missing");
+        let info = MachineInfo::collect(&gone);
+        assert_eq!(info.fsync_p50_us, None);
+        assert_eq!(info.fsync_p99_us, None);
+        assert!(info.fsync_error.is_some());
+        assert!(
+            info.fsync_p50_text().starts_with("not measured ("),
+            "{}",
+            info.fsync_p50_text()
+        );
+        assert_eq!(fmt_measured(None), "not measured");
+        assert_eq!(fmt_measured(Some(0.5)), "500 ns");
+        let ok = MachineInfo::collect(dir.path());
+        assert!(ok.fsync_p50_us.is_some() && ok.fsync_error.is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::engines::{self, ALL_ENGINES};
 use crate::machine::{self, MachineInfo};
-use crate::report::{self, Check, EngineInfo, Report, RunConfig, Status};
+use crate::report::{self, EngineInfo, Report, RunConfig, Status};
 use crate::workloads::{self, SuiteConfig};
 
 /// Where and how to run the suite.
@@ -68,19 +68,17 @@ pub fn run(run: &SuiteRun) -> Result<(Report, bool), String> {
     ));
     let machine = MachineInfo::collect(root.path());
     workloads::log(&format!(
-        "{} cores, {}, {}, fsync p50 {:.0} µs",
-        machine.cores, machine.cpu_model, machine.filesystem, machine.fsync_p50_us
+        "{} cores, {}, {}, fsync p50 {}",
+        machine.cores,
+        machine.cpu_model,
+        machine.filesystem,
+        machine.fsync_p50_text()
     ));
     let scan_expected = crate::data::scan_matches(run.config.docs);
 
     let mut measurements = Vec::new();
     let mut checks = Vec::new();
-    checks.push(Check {
-        engine: "all".into(),
-        what: "data directory is on a real filesystem (fsync is not a no-op)".into(),
-        ok: !matches!(machine.filesystem.as_str(), "tmpfs" | "ramfs"),
-        detail: machine.filesystem.clone(),
-    });
+    checks.push(crate::checks::filesystem(&machine.filesystem));
     let ids: Vec<&'static str> = run
         .engines
         .iter()
@@ -118,15 +116,10 @@ pub fn run(run: &SuiteRun) -> Result<(Report, bool), String> {
         let w = measurements
             .iter()
             .find(|m| m.engine == e && m.workload == "W2/1");
-        if let Some((p50, floor)) = w.and_then(|m| Some((m.p50_us?, m.disk_sync_p50_us?))) {
-            checks.push(Check {
-                engine: e.into(),
-                what: "W2/1 commit p50 is at least 0.3× the disk's fdatasync p50 measured just \
-                       before (commits reach the disk)"
-                    .into(),
-                ok: p50 >= 0.3 * floor,
-                detail: format!("commit p50 {p50:.0} µs, fdatasync p50 {floor:.0} µs"),
-            });
+        if let Some(c) =
+            w.and_then(|m| crate::checks::commits_reach_disk(e, m.p50_us, m.disk_sync_p50_us))
+        {
+            checks.push(c);
         }
     }
     let report = Report {

@@ -79,9 +79,9 @@ fn tiny_suite_run_writes_a_report() {
             "0.2",
         ])
         .args(["--warmup", "0", "--name", "tiny"])
-        // W2's durability check compares commit latency with an fdatasync probe;
-        // on a shared test machine that is noise, so W2 is left to real runs.
-        .args(["--workloads", "w1,w3,w4,w5,w6,w7,w8"])
+        // Every workload, W2 included (at 1 and 8 writers), so that "every
+        // acknowledged insert is stored" runs under test.
+        .args(["--writers", "1,8"])
         .arg("--out")
         .arg(dir.path().join("out"))
         .arg("--data-dir")
@@ -92,10 +92,47 @@ fn tiny_suite_run_writes_a_report() {
     assert!(out.status.success(), "{stderr}");
     let md = std::fs::read_to_string(dir.path().join("out/tiny.md")).unwrap();
     assert!(md.contains("| W3 get by _id into a struct |"), "{md}");
-    assert!(!md.contains("**FAILED**"), "{md}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/tiny.json")).unwrap())
             .unwrap();
+    let checks = json["checks"].as_array().unwrap();
+    // W2 ran on both engines at both writer counts and lost no insert.
+    for engine in ["cs", "lmdb-raw"] {
+        for wl in ["W2/1", "W2/8"] {
+            let what = format!("{wl}: every acknowledged insert is stored");
+            let c = checks
+                .iter()
+                .find(|c| c["engine"] == engine && c["what"] == what.as_str())
+                .unwrap_or_else(|| panic!("no check '{what}' for {engine}: {json:#}"));
+            assert_eq!(c["ok"], true, "{c:#}");
+        }
+        // The commit-against-fdatasync comparison was made (the probe
+        // measured); its outcome is a figure on a shared machine, not asserted.
+        let disk = checks
+            .iter()
+            .find(|c| {
+                c["engine"] == engine && c["what"].as_str().unwrap().starts_with("W2/1 commit p50")
+            })
+            .unwrap_or_else(|| panic!("no disk check for {engine}: {json:#}"));
+        assert!(
+            !disk["detail"].as_str().unwrap().contains("not measured"),
+            "{disk:#}"
+        );
+    }
+    // Every other check held, and no workload failed.
+    for c in checks {
+        if !c["what"].as_str().unwrap().starts_with("W2/1 commit p50") {
+            assert_eq!(c["ok"], true, "{c:#}");
+        }
+    }
+    assert!(
+        !json["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["status"] == "failed"),
+        "{json:#}"
+    );
     let ms = json["measurements"].as_array().unwrap();
     assert!(ms
         .iter()

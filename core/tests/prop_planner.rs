@@ -39,10 +39,18 @@
 //! verbatim), `$or` of 2-3 branches, two `$or`s, `$nor`. Sorts: none or 1-2
 //! keys of `a`, `b`, `a.b`, `_id`; skip 0..3; limit 0..5.
 //!
+//! The filter's answer (and the result size after skip and limit) is also
+//! checked against the independent reference model of `common/reference.rs`,
+//! which shares no matcher or comparator with the engine (filters outside its
+//! rules are counted and skipped; most are inside).
+//!
 //! Cases: 128 by default, or `PROPTEST_CASES`. A failure is shrunk and
 //! printed with the documents, the indexes actually created and the failing
 //! statement. `PROP_PLANNER_REPORT=<file>` instead runs every case, writes all
 //! failures (unshrunk) to that file and fails at the end if there were any.
+
+#[path = "common/reference.rs"]
+mod reference;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -507,6 +515,10 @@ struct Coverage {
     docs_rejected: u64,
     writes_ok: u64,
     writes_failed: u64,
+    /// Filters also checked against the independent reference model.
+    reference_checked: u64,
+    /// Filters outside the reference's rules (not checked by it).
+    reference_skipped: u64,
 }
 
 fn text(v: &[Value]) -> String {
@@ -637,6 +649,39 @@ fn check_query(
                 ids(&all)
             ));
         }
+    }
+    // The third opinion: the independent reference model over the stored
+    // documents, sharing no matcher with the engine.
+    if reference::supported(f) {
+        cov.reference_checked += 1;
+        let stored = plain
+            .find(json!({}))
+            .to_vec()
+            .map_err(|e| format!("reading plain: {e}"))?;
+        let selected = reference::select(&stored, f);
+        if text(&selected) != text(&all) {
+            return Err(format!(
+                "filter {f}: the collection scan selects ids {} but the reference model selects ids {}",
+                ids(&all),
+                ids(&selected)
+            ));
+        }
+        let skipped = selected.len().saturating_sub(q.skip as usize);
+        let want_len = if q.limit == 0 {
+            skipped
+        } else {
+            skipped.min(q.limit as usize)
+        };
+        if expected.len() != want_len || expected.iter().any(|d| !selected.contains(d)) {
+            return Err(format!(
+                "query {q_text}: returned ids {}, but the reference model selects ids {} \
+                 (so {want_len} of them after skip and limit)",
+                ids(&expected),
+                ids(&selected)
+            ));
+        }
+    } else {
+        cov.reference_skipped += 1;
     }
     if indexed
         .explain_count(f.clone())
@@ -935,5 +980,9 @@ fn planned_results_equal_collection_scan_results() {
             "no sort was provided by an index: {cov:?}"
         );
         assert!(cov.covered_counts > 0, "no count was covered: {cov:?}");
+        assert!(
+            cov.reference_checked > 4 * cov.reference_skipped,
+            "the reference model checked too few filters: {cov:?}"
+        );
     }
 }

@@ -1,311 +1,30 @@
-//! Property test: `find` with random filters over random documents must select
-//! exactly the documents that a small reference evaluator selects.
+//! Property tests against the independent reference model of
+//! `common/reference.rs` (MongoDB's documented query and update semantics over
+//! `serde_json::Value`, sharing no code with the engine):
 //!
-//! The reference evaluator below interprets the JSON filter directly over
-//! `serde_json::Value` documents and implements MongoDB's documented query
-//! semantics, written independently of the engine's matcher:
-//!
-//! * Path resolution: a dotted path walks embedded documents; on an array with
-//!   path parts left it applies the rest of the path to every element that is a
-//!   document and, when the next part is a decimal index, to that element too.
-//!   A path that reaches nothing yields "missing". Arrays of arrays are not
-//!   flattened.
-//! * Implicit array rule: a resolved array matches `$eq $gt $gte $lt $lte $in
-//!   $type $mod` if the array itself or any element matches (`$type: "array"`
-//!   only looks at the array itself).
-//! * Comparisons are type-bracketed; canonical order null < numbers < strings <
-//!   objects < arrays < booleans; ints and doubles compare by value.
-//! * Missing equals null for `$eq/$in` and for `$gte/$lte: null`.
-//! * `$ne $nin $not` negate the positive condition; `$exists: true` means some
-//!   resolved value is present.
-//! * `$size`, `$elemMatch` (value and document forms), `$all`, `$mod`.
-//! * Several operators on one path are ANDed, each evaluated independently.
+//! * `find_agrees_with_reference_evaluator`: `find` and `count` with random
+//!   filters over random documents select exactly what the reference selects.
+//! * `indexed_writes_agree_with_reference_model`: the same over a collection
+//!   with zero to three random secondary indexes (ascending or descending,
+//!   sparse, partial, multikey whenever the data holds arrays), then random
+//!   `update_many` (`$set`, `$unset`, `$inc`, `$push` on `a`, `b`, `c`, `a.b`,
+//!   `a.c`) and `delete_many` statements: matched and modified counts, refused
+//!   statements (which must leave every document as it was) and the stored
+//!   documents (compared as serialized text: field order and `1` vs `1.0`
+//!   count) must equal the reference's, and the filters are checked again
+//!   after each write.
 //!
 //! Cases: 256 by default, or `PROPTEST_CASES`.
 
-use std::cmp::Ordering;
+#[path = "common/reference.rs"]
+mod reference;
+
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
-use collection_store::Database;
+use collection_store::{Collection, Database, Error, IndexSpec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{json, Map, Value};
-
-// ---------------------------------------------------------------------------
-// Reference evaluator
-// ---------------------------------------------------------------------------
-
-/// Does document `doc` match the query `filter` (a JSON object)?
-fn ref_matches(doc: &Value, filter: &Value) -> bool {
-    let Value::Object(filter) = filter else {
-        panic!("filter must be an object: {filter}");
-    };
-    filter.iter().all(|(key, cond)| match key.as_str() {
-        "$and" => clauses(cond).iter().all(|f| ref_matches(doc, f)),
-        "$or" => clauses(cond).iter().any(|f| ref_matches(doc, f)),
-        "$nor" => !clauses(cond).iter().any(|f| ref_matches(doc, f)),
-        path => field_matches(&resolve_path(doc, path), cond),
-    })
-}
-
-fn clauses(v: &Value) -> &Vec<Value> {
-    v.as_array().expect("logical operator takes an array")
-}
-
-/// One value reached by a path; `None` is "missing".
-type Leaf<'a> = Option<&'a Value>;
-
-fn resolve_path<'a>(doc: &'a Value, path: &str) -> Vec<Leaf<'a>> {
-    let parts: Vec<&str> = path.split('.').collect();
-    resolve(doc, &parts)
-}
-
-fn resolve<'a>(v: &'a Value, parts: &[&str]) -> Vec<Leaf<'a>> {
-    let Some((first, rest)) = parts.split_first() else {
-        return vec![Some(v)];
-    };
-    match v {
-        Value::Object(m) => match m.get(*first) {
-            Some(x) => resolve(x, rest),
-            None => vec![None],
-        },
-        Value::Array(items) => {
-            let index = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
-                first.parse::<usize>().ok()
-            } else {
-                None
-            };
-            let mut out = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                if item.is_object() {
-                    out.extend(resolve(item, parts));
-                }
-                if index == Some(i) {
-                    out.extend(resolve(item, rest));
-                }
-            }
-            if out.is_empty() {
-                // The path reached nothing (e.g. `a.b` on `[]` or `[1, 2]`):
-                // `{"a.b": null}` matches, as in current MongoDB servers.
-                out.push(None);
-            }
-            out
-        }
-        _ => vec![None],
-    }
-}
-
-/// A resolved value together with, for an array, its elements (the implicit
-/// array rule).
-fn candidates(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Array(items) => items.iter().chain(std::iter::once(v)).collect(),
-        _ => vec![v],
-    }
-}
-
-fn is_operator_object(cond: &Value) -> bool {
-    matches!(cond, Value::Object(m) if m.keys().next().is_some_and(|k| k.starts_with('$')))
-}
-
-/// `{path: cond}` where cond is either an operator object or a value to equal.
-fn field_matches(leaves: &[Leaf<'_>], cond: &Value) -> bool {
-    if is_operator_object(cond) {
-        operators_match(leaves, cond.as_object().unwrap())
-    } else {
-        eq_matches(leaves, cond)
-    }
-}
-
-/// All operators of an operator object, each evaluated independently.
-fn operators_match(leaves: &[Leaf<'_>], ops: &Map<String, Value>) -> bool {
-    ops.iter()
-        .all(|(op, arg)| operator_matches(leaves, op, arg))
-}
-
-fn eq_matches(leaves: &[Leaf<'_>], v: &Value) -> bool {
-    leaves.iter().any(|leaf| match leaf {
-        None => v.is_null(),
-        Some(x) => candidates(x)
-            .into_iter()
-            .any(|c| cmp(c, v) == Ordering::Equal),
-    })
-}
-
-fn in_matches(leaves: &[Leaf<'_>], list: &Value) -> bool {
-    list.as_array()
-        .expect("$in takes an array")
-        .iter()
-        .any(|v| eq_matches(leaves, v))
-}
-
-/// `$gt/$gte/$lt/$lte`: type-bracketed; `$gte/$lte: null` also match missing.
-fn range_matches(leaves: &[Leaf<'_>], op: &str, v: &Value) -> bool {
-    leaves.iter().any(|leaf| match leaf {
-        None => v.is_null() && (op == "$gte" || op == "$lte"),
-        Some(x) => candidates(x).into_iter().any(|c| range_single(c, op, v)),
-    })
-}
-
-fn range_single(c: &Value, op: &str, v: &Value) -> bool {
-    if bracket(c) != bracket(v) {
-        return false;
-    }
-    let o = cmp(c, v);
-    match op {
-        "$gt" => o == Ordering::Greater,
-        "$gte" => o != Ordering::Less,
-        "$lt" => o == Ordering::Less,
-        "$lte" => o != Ordering::Greater,
-        _ => unreachable!("{op}"),
-    }
-}
-
-fn type_is(v: &Value, alias: &str) -> bool {
-    match alias {
-        "number" => v.is_number(),
-        "string" => v.is_string(),
-        "array" => v.is_array(),
-        "object" => v.is_object(),
-        "null" => v.is_null(),
-        "bool" => v.is_boolean(),
-        _ => panic!("unknown $type alias {alias}"),
-    }
-}
-
-fn mod_matches_single(c: &Value, d: i64, r: i64) -> bool {
-    let n = match c {
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i,
-            None => n.as_f64().unwrap().trunc() as i64,
-        },
-        _ => return false,
-    };
-    n % d == r
-}
-
-/// An operator applied to one array element, as in `$elemMatch`'s value form.
-fn element_op_matches(e: &Value, op: &str, v: &Value) -> bool {
-    match op {
-        "$eq" => cmp(e, v) == Ordering::Equal,
-        "$ne" => cmp(e, v) != Ordering::Equal,
-        "$gt" | "$gte" | "$lt" | "$lte" => range_single(e, op, v),
-        _ => panic!("unsupported $elemMatch value operator {op}"),
-    }
-}
-
-fn operator_matches(leaves: &[Leaf<'_>], op: &str, arg: &Value) -> bool {
-    match op {
-        "$eq" => eq_matches(leaves, arg),
-        "$ne" => !eq_matches(leaves, arg),
-        "$gt" | "$gte" | "$lt" | "$lte" => range_matches(leaves, op, arg),
-        "$in" => in_matches(leaves, arg),
-        "$nin" => !in_matches(leaves, arg),
-        "$exists" => {
-            let exists = leaves.iter().any(Option::is_some);
-            exists == arg.as_bool().expect("$exists takes a bool")
-        }
-        "$type" => {
-            let alias = arg.as_str().expect("$type takes a string alias");
-            leaves.iter().flatten().any(|x| {
-                if alias == "array" {
-                    x.is_array()
-                } else {
-                    candidates(x).into_iter().any(|c| type_is(c, alias))
-                }
-            })
-        }
-        "$size" => {
-            let n = arg.as_u64().expect("$size takes a count") as usize;
-            leaves
-                .iter()
-                .flatten()
-                .any(|x| matches!(x, Value::Array(items) if items.len() == n))
-        }
-        "$all" => {
-            let list = arg.as_array().expect("$all takes an array");
-            !list.is_empty() && list.iter().all(|v| eq_matches(leaves, v))
-        }
-        "$elemMatch" => leaves.iter().flatten().any(|x| match x {
-            Value::Array(items) => items.iter().any(|e| {
-                if is_operator_object(arg) {
-                    arg.as_object()
-                        .unwrap()
-                        .iter()
-                        .all(|(op, v)| element_op_matches(e, op, v))
-                } else {
-                    e.is_object() && ref_matches(e, arg)
-                }
-            }),
-            _ => false,
-        }),
-        "$not" => !operators_match(leaves, arg.as_object().expect("$not takes operators")),
-        "$mod" => {
-            let dr = arg.as_array().expect("$mod takes [d, r]");
-            let (d, r) = (dr[0].as_i64().unwrap(), dr[1].as_i64().unwrap());
-            leaves.iter().flatten().any(|x| {
-                candidates(x)
-                    .into_iter()
-                    .any(|c| mod_matches_single(c, d, r))
-            })
-        }
-        _ => panic!("reference does not implement {op}"),
-    }
-}
-
-/// Canonical type order: null < numbers < strings < objects < arrays < booleans.
-fn bracket(v: &Value) -> u8 {
-    match v {
-        Value::Null => 1,
-        Value::Number(_) => 2,
-        Value::String(_) => 3,
-        Value::Object(_) => 4,
-        Value::Array(_) => 5,
-        Value::Bool(_) => 6,
-    }
-}
-
-/// Total order of values (MongoDB's BSON comparison order, restricted to the
-/// generated value types). Equal means "equal" for `$eq`.
-fn cmp(a: &Value, b: &Value) -> Ordering {
-    let by_type = bracket(a).cmp(&bracket(b));
-    if by_type != Ordering::Equal {
-        return by_type;
-    }
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            x.partial_cmp(&y).expect("no NaN generated")
-        }
-        (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Array(x), Value::Array(y)) => {
-            for (p, q) in x.iter().zip(y) {
-                let o = cmp(p, q);
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-            x.len().cmp(&y.len())
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            // Pair by pair, in document order: value type, then field name,
-            // then value.
-            for ((kp, p), (kq, q)) in x.iter().zip(y) {
-                let o = bracket(p)
-                    .cmp(&bracket(q))
-                    .then_with(|| kp.as_bytes().cmp(kq.as_bytes()))
-                    .then_with(|| cmp(p, q));
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-            x.len().cmp(&y.len())
-        }
-        _ => unreachable!(),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Reference self-checks (examples straight from the rules)
@@ -313,7 +32,7 @@ fn cmp(a: &Value, b: &Value) -> Ordering {
 
 #[test]
 fn reference_evaluator_follows_the_rules() {
-    let m = |doc: Value, filter: Value| ref_matches(&doc, &filter);
+    let m = |doc: Value, filter: Value| reference::matches(&doc, &filter);
     // Missing equals null.
     assert!(m(json!({}), json!({"a": null})));
     assert!(m(json!({}), json!({"a": {"$in": [null]}})));
@@ -375,6 +94,107 @@ fn reference_evaluator_follows_the_rules() {
         json!({"a": [1]}),
         json!({"a": {"$elemMatch": {"b": null}}})
     ));
+    // Integers beyond 2^53 compare exactly with doubles.
+    assert!(m(
+        json!({"a": 9007199254740993i64}),
+        json!({"a": {"$gt": 9007199254740992.0f64}})
+    ));
+    assert!(!m(
+        json!({"a": 9007199254740993i64}),
+        json!({"a": 9007199254740992.0f64})
+    ));
+    assert!(m(json!({"a": 2.0}), json!({"a": {"$type": "double"}})));
+    assert!(!m(json!({"a": 2}), json!({"a": {"$type": "double"}})));
+    // $regex matches strings only, with the implicit array rule.
+    assert!(m(json!({"a": [1, "xy"]}), json!({"a": {"$regex": "y$"}})));
+    assert!(!m(json!({"a": 1}), json!({"a": {"$regex": ""}})));
+    // The reference refuses to guess outside its rules.
+    assert!(reference::supported(
+        &json!({"a": {"$in": [1, null]}, "$or": [{"b": 1}]})
+    ));
+    assert!(!reference::supported(&json!({"a": {"$where": "1"}})));
+    assert!(!reference::supported(&json!({"a": {"$date": 1}})));
+    assert!(!reference::supported(&json!({"$text": {"$search": "x"}})));
+}
+
+#[test]
+fn reference_updates_follow_the_rules() {
+    use reference::{apply_update, UpdateOutcome::*};
+    let u = |doc: Value, update: Value| apply_update(&doc, &update);
+    let applied = |v: Value| Applied(v);
+    // $set replaces in place and appends new fields; x.y creates x.
+    assert_eq!(
+        u(
+            json!({"_id": 1, "a": 1, "b": 2}),
+            json!({"$set": {"a": 3, "c": 4}})
+        ),
+        applied(json!({"_id": 1, "a": 3, "b": 2, "c": 4}))
+    );
+    assert_eq!(
+        u(json!({"_id": 1}), json!({"$set": {"a.b": 1}})),
+        applied(json!({"_id": 1, "a": {"b": 1}}))
+    );
+    assert_eq!(
+        u(json!({"_id": 1, "a": 5}), json!({"$set": {"a.b": 1}})),
+        Refused
+    );
+    assert_eq!(
+        u(json!({"_id": 1, "a": [5]}), json!({"$set": {"a.b": 1}})),
+        Refused
+    );
+    // $unset removes; through a scalar it does nothing.
+    assert_eq!(
+        u(
+            json!({"_id": 1, "a": {"b": 1, "c": 2}}),
+            json!({"$unset": {"a.b": ""}})
+        ),
+        applied(json!({"_id": 1, "a": {"c": 2}}))
+    );
+    assert_eq!(
+        u(json!({"_id": 1, "a": 3}), json!({"$unset": {"a.b": ""}})),
+        applied(json!({"_id": 1, "a": 3}))
+    );
+    // $inc: ints stay ints, a double widens; non-numbers are refused.
+    assert_eq!(
+        u(
+            json!({"_id": 1, "a": 2}),
+            json!({"$inc": {"a": 3, "b": 0.5}})
+        ),
+        applied(json!({"_id": 1, "a": 5, "b": 0.5}))
+    );
+    assert_eq!(
+        u(json!({"_id": 1, "a": 2}), json!({"$inc": {"a": 0.5}})),
+        applied(json!({"_id": 1, "a": 2.5}))
+    );
+    assert_eq!(
+        u(json!({"_id": 1, "a": null}), json!({"$inc": {"a": 1}})),
+        Refused
+    );
+    // $push appends or creates; a non-array is refused.
+    assert_eq!(
+        u(
+            json!({"_id": 1, "a": [1]}),
+            json!({"$push": {"a": 2, "b": 3}})
+        ),
+        applied(json!({"_id": 1, "a": [1, 2], "b": [3]}))
+    );
+    assert_eq!(
+        u(json!({"_id": 1, "a": 1}), json!({"$push": {"a": 2}})),
+        Refused
+    );
+    // Conflicting paths.
+    assert!(reference::conflicting(
+        &json!({"$set": {"a": 1}, "$inc": {"a.b": 1}})
+    ));
+    assert!(!reference::conflicting(
+        &json!({"$set": {"a.b": 1}, "$inc": {"a.c": 1}})
+    ));
+    // Strict sameness: field order and number types count.
+    assert!(!reference::same(
+        &json!({"a": 1, "b": 2}),
+        &json!({"b": 2, "a": 1})
+    ));
+    assert!(!reference::same(&json!({"a": 1}), &json!({"a": 1.0})));
 }
 
 // ---------------------------------------------------------------------------
@@ -568,45 +388,42 @@ fn filter() -> impl Strategy<Value = Value> {
 }
 
 // ---------------------------------------------------------------------------
-// The property
+// The properties
 // ---------------------------------------------------------------------------
 
 fn ids(docs: &[Value]) -> Vec<Value> {
     docs.iter().map(|d| d["_id"].clone()).collect()
 }
 
-/// Runs every filter against `docs` in a fresh collection and compares with
-/// the reference.
-fn check(db: &Database, name: &str, docs: &[Value], filters: &[Value]) -> Result<(), String> {
-    let c = db
-        .collection(name)
-        .map_err(|e| format!("collection: {e}"))?;
-    if !docs.is_empty() {
-        c.insert_many(docs.to_vec())
-            .map_err(|e| format!("insert_many: {e}"))?;
-    }
-    let result = filters.iter().try_for_each(|filter| {
-        let expected: Vec<Value> = docs
-            .iter()
-            .filter(|d| ref_matches(d, filter))
-            .cloned()
-            .collect();
+fn text(docs: &[Value]) -> String {
+    serde_json::to_string(docs).expect("serializable")
+}
+
+/// Every filter must select on `c` exactly what the reference selects from
+/// `docs` (the collection's contents in `_id` order), by `find` and `count`.
+fn check_filters(c: &Collection, docs: &[Value], filters: &[Value]) -> Result<(), String> {
+    filters.iter().try_for_each(|filter| {
+        let expected = reference::select(docs, filter);
         let got = c
             .find(filter.clone())
             .sort(json!({"_id": 1}))
             .to_vec()
             .map_err(|e| format!("find({filter}) failed: {e}"))?;
-        if got != expected {
+        if text(&got) != text(&expected) {
             let only_engine: Vec<&Value> = got.iter().filter(|d| !expected.contains(d)).collect();
             let only_reference: Vec<&Value> =
                 expected.iter().filter(|d| !got.contains(d)).collect();
             return Err(format!(
                 "filter {filter}\n  engine ids    {}\n  reference ids {}\n  \
-                 selected only by engine:    {}\n  selected only by reference: {}",
+                 selected only by engine:    {}\n  selected only by reference: {}\n  \
+                 plan: {}",
                 json!(ids(&got)),
                 json!(ids(&expected)),
                 json!(only_engine),
                 json!(only_reference),
+                c.explain(filter.clone())
+                    .map(|e| serde_json::to_string(&e).expect("serializable"))
+                    .unwrap_or_else(|e| e.to_string()),
             ));
         }
         let count = c
@@ -619,7 +436,20 @@ fn check(db: &Database, name: &str, docs: &[Value], filters: &[Value]) -> Result
             ));
         }
         Ok(())
-    });
+    })
+}
+
+/// Runs every filter against `docs` in a fresh collection and compares with
+/// the reference.
+fn check(db: &Database, name: &str, docs: &[Value], filters: &[Value]) -> Result<(), String> {
+    let c = db
+        .collection(name)
+        .map_err(|e| format!("collection: {e}"))?;
+    if !docs.is_empty() {
+        c.insert_many(docs.to_vec())
+            .map_err(|e| format!("insert_many: {e}"))?;
+    }
+    let result = check_filters(&c, docs, filters);
     db.drop_collection(name)
         .map_err(|e| format!("drop_collection: {e}"))?;
     result
@@ -632,20 +462,22 @@ fn cases() -> u32 {
         .unwrap_or(256)
 }
 
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: cases(),
+        // Shrunk failures are printed below; write no regression files.
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
 #[test]
 fn find_agrees_with_reference_evaluator() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path()).unwrap();
     let counter = AtomicUsize::new(0);
-    let config = Config {
-        cases: cases(),
-        // Shrunk failures are printed below; write no regression files.
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
     let strategy = (documents(), prop::collection::vec(filter(), 1..=4));
-    let outcome = runner.run(&strategy, |(docs, filters)| {
+    let outcome = runner().run(&strategy, |(docs, filters)| {
         let name = format!("c{}", counter.fetch_add(1, AtomicOrdering::Relaxed));
         check(&db, &name, &docs, &filters).map_err(TestCaseError::fail)
     });
@@ -657,5 +489,295 @@ fn find_agrees_with_reference_evaluator() {
             json!(filters)
         ),
         Err(e) => panic!("{e}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Indexed collections and writes
+// ---------------------------------------------------------------------------
+
+/// A single-field secondary index (no unique ones: a refused insert would
+/// make the contents depend on the index, not on the reference).
+#[derive(Debug, Clone)]
+struct Ix {
+    path: &'static str,
+    direction: i32,
+    sparse: bool,
+    partial: Option<Value>,
+}
+
+impl Ix {
+    fn spec(&self, name: String) -> IndexSpec {
+        let mut spec = IndexSpec::new([(self.path, self.direction)]).name(name);
+        if self.sparse {
+            spec = spec.sparse();
+        }
+        if let Some(p) = &self.partial {
+            spec = spec.partial(p.clone());
+        }
+        spec
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "key": {self.path: self.direction},
+            "sparse": self.sparse,
+            "partialFilterExpression": self.partial,
+        })
+    }
+}
+
+fn index() -> impl Strategy<Value = Ix> {
+    (
+        prop::sample::select(vec!["a", "b", "c", "a.b", "a.c"]),
+        prop_oneof![Just(1), Just(-1)],
+        prop::bool::weighted(0.3),
+        prop::option::weighted(
+            0.25,
+            prop::sample::select(vec![
+                json!({"b": {"$exists": true}}),
+                json!({"a": {"$gt": 0}}),
+                json!({"c": {"$type": "string"}}),
+            ]),
+        ),
+    )
+        .prop_map(|(path, direction, sparse, partial)| Ix {
+            path,
+            direction,
+            sparse,
+            partial,
+        })
+}
+
+/// A write statement.
+#[derive(Debug, Clone)]
+enum Write {
+    UpdateMany(Value, Value),
+    DeleteMany(Value),
+}
+
+impl Write {
+    fn to_json(&self) -> Value {
+        match self {
+            Write::UpdateMany(f, u) => json!({"update_many": [f, u]}),
+            Write::DeleteMany(f) => json!({"delete_many": f}),
+        }
+    }
+}
+
+/// An update document of one or two operators on `a`, `b`, `c`, `a.b`, `a.c`.
+fn update() -> impl Strategy<Value = Value> {
+    let path = || prop::sample::select(vec!["a", "b", "c", "a.b", "a.c"]);
+    let step = prop_oneof![
+        3 => (path(), value()).prop_map(|(p, v)| ("$set", p, v)),
+        1 => path().prop_map(|p| ("$unset", p, json!(""))),
+        2 => (path(), prop::sample::select(vec![json!(1), json!(-2), json!(0.5), json!(3)]))
+            .prop_map(|(p, v)| ("$inc", p, v)),
+        1 => (path(), scalar()).prop_map(|(p, v)| ("$push", p, v)),
+    ];
+    prop::collection::vec(step, 1..=2).prop_map(|steps| {
+        let mut u = Map::new();
+        for (op, p, v) in steps {
+            let fields = u
+                .entry(op.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            fields.as_object_mut().unwrap().insert(p.to_string(), v);
+        }
+        Value::Object(u)
+    })
+}
+
+fn write() -> impl Strategy<Value = Write> {
+    prop_oneof![
+        5 => (filter(), update()).prop_map(|(f, u)| Write::UpdateMany(f, u)),
+        1 => filter().prop_map(Write::DeleteMany),
+    ]
+}
+
+/// What the reference expects of a write: `Some(Ok((matched, modified),
+/// documents after))`, `Some(Err(()))` for a refused statement, `None` when
+/// the reference cannot tell.
+type Expected = Option<Result<((u64, u64), Vec<Value>), ()>>;
+
+fn expect_write(docs: &[Value], w: &Write) -> Expected {
+    use reference::UpdateOutcome;
+    match w {
+        Write::DeleteMany(f) => {
+            let kept: Vec<Value> = docs
+                .iter()
+                .filter(|d| !reference::matches(d, f))
+                .cloned()
+                .collect();
+            let deleted = (docs.len() - kept.len()) as u64;
+            Some(Ok(((deleted, 0), kept)))
+        }
+        Write::UpdateMany(f, u) => {
+            if reference::conflicting(u) {
+                return Some(Err(()));
+            }
+            let (mut matched, mut modified, mut out) = (0, 0, Vec::new());
+            for d in docs {
+                if !reference::matches(d, f) {
+                    out.push(d.clone());
+                    continue;
+                }
+                matched += 1;
+                match reference::apply_update(d, u) {
+                    UpdateOutcome::Applied(new) => {
+                        modified += u64::from(!reference::same(d, &new));
+                        out.push(new);
+                    }
+                    UpdateOutcome::Refused => return Some(Err(())),
+                    UpdateOutcome::Unknown => return None,
+                }
+            }
+            Some(Ok(((matched, modified), out)))
+        }
+    }
+}
+
+fn contents(c: &Collection) -> Result<Vec<Value>, String> {
+    c.find(json!({}))
+        .sort(json!({"_id": 1}))
+        .to_vec()
+        .map_err(|e| format!("reading the collection: {e}"))
+}
+
+#[derive(Debug, Default)]
+struct WriteCoverage {
+    indexes: u64,
+    applied: u64,
+    modified: u64,
+    refused: u64,
+    unknown: u64,
+    deleted: u64,
+}
+
+#[allow(clippy::type_complexity)]
+fn run_writes_case(
+    db: &Database,
+    name: &str,
+    (docs, indexes, filters, writes): &(Vec<Value>, Vec<Ix>, Vec<Value>, Vec<Write>),
+    cov: &mut WriteCoverage,
+) -> Result<(), String> {
+    let c = db
+        .collection(name)
+        .map_err(|e| format!("collection: {e}"))?;
+    for (i, ix) in indexes.iter().enumerate() {
+        match c.create_index(ix.spec(format!("ix{i}"))) {
+            Ok(_) => cov.indexes += 1,
+            // The same definition twice.
+            Err(Error::InvalidIndex(_)) => {}
+            Err(e) => return Err(format!("create_index {}: {e}", ix.to_json())),
+        }
+    }
+    if !docs.is_empty() {
+        c.insert_many(docs.to_vec())
+            .map_err(|e| format!("insert_many: {e}"))?;
+    }
+    let mut model = docs.clone();
+    check_filters(&c, &model, filters).map_err(|m| format!("before the writes: {m}"))?;
+    for (i, w) in writes.iter().enumerate() {
+        let at = |m: String| format!("write {i} {}: {m}", w.to_json());
+        let expected = expect_write(&model, w);
+        let got = match w {
+            Write::UpdateMany(f, u) => c
+                .update_many(f.clone(), u.clone())
+                .map(|r| (r.matched_count, r.modified_count)),
+            Write::DeleteMany(f) => c.delete_many(f.clone()).map(|n| (n, 0)),
+        };
+        let stored = contents(&c)?;
+        match (expected, got) {
+            (None, _) => {
+                cov.unknown += 1;
+                model = stored;
+            }
+            (Some(Err(())), Err(_)) => {
+                cov.refused += 1;
+                if text(&stored) != text(&model) {
+                    return Err(at(format!(
+                        "the refused statement changed documents\n  before {}\n  after  {}",
+                        text(&model),
+                        text(&stored)
+                    )));
+                }
+            }
+            (Some(Err(())), Ok(r)) => {
+                return Err(at(format!(
+                    "the reference refuses it but the engine gave {r:?}; documents now {}",
+                    text(&stored)
+                )))
+            }
+            (Some(Ok((want, _))), Err(e)) => {
+                return Err(at(format!(
+                    "the engine failed ({e}) but the reference gives {want:?}"
+                )))
+            }
+            (Some(Ok((want, after))), Ok(r)) => {
+                if r != want {
+                    return Err(at(format!("(matched, modified) {r:?}, reference {want:?}")));
+                }
+                if text(&stored) != text(&after) {
+                    return Err(at(format!(
+                        "documents differ\n  before     {}\n  engine     {}\n  reference  {}",
+                        text(&model),
+                        text(&stored),
+                        text(&after)
+                    )));
+                }
+                cov.applied += 1;
+                cov.modified += r.1;
+                if matches!(w, Write::DeleteMany(_)) {
+                    cov.deleted += r.0;
+                }
+                model = after;
+            }
+        }
+        check_filters(&c, &model, filters).map_err(|m| at(format!("after it: {m}")))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn indexed_writes_agree_with_reference_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let counter = AtomicUsize::new(0);
+    let cov = std::cell::RefCell::new(WriteCoverage::default());
+    let strategy = (
+        documents(),
+        prop::collection::vec(index(), 0..=3),
+        prop::collection::vec(filter(), 1..=3),
+        prop::collection::vec(write(), 1..=4),
+    );
+    let outcome = runner().run(&strategy, |case| {
+        let name = format!("w{}", counter.fetch_add(1, AtomicOrdering::Relaxed));
+        let result = run_writes_case(&db, &name, &case, &mut cov.borrow_mut());
+        db.drop_collection(&name)
+            .map_err(|e| TestCaseError::fail(format!("drop_collection: {e}")))?;
+        result.map_err(TestCaseError::fail)
+    });
+    let cov = cov.into_inner();
+    eprintln!("prop_reference write coverage: {cov:?}");
+    match outcome {
+        Ok(()) => {}
+        Err(TestError::Fail(reason, (docs, indexes, filters, writes))) => panic!(
+            "engine and reference disagree\n{reason}\nminimal input:\n  docs    {}\n  \
+             indexes {}\n  filters {}\n  writes  {}",
+            json!(docs),
+            Value::Array(indexes.iter().map(Ix::to_json).collect()),
+            json!(filters),
+            Value::Array(writes.iter().map(Write::to_json).collect()),
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    // Each kind of outcome was exercised (the default case count is far
+    // above what these need).
+    if cases() >= 64 {
+        assert!(
+            cov.indexes > 0 && cov.applied > 0 && cov.modified > 0,
+            "{cov:?}"
+        );
+        assert!(cov.refused > 0 && cov.deleted > 0, "{cov:?}");
     }
 }

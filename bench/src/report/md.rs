@@ -131,8 +131,8 @@ pub fn render(report: &Report, svg_name: &str) -> String {
         m.memory_gib,
         m.kernel,
         m.filesystem,
-        fmt_us(m.fsync_p50_us),
-        fmt_us(m.fsync_p99_us),
+        m.fsync_p50_text(),
+        crate::machine::fmt_measured(m.fsync_p99_us),
         m.load_average
     );
     let _ = writeln!(out, "- Build: {}, release profile.", m.rustc);

@@ -1,5 +1,7 @@
 //! Shared by the behaviour suites: the front ends a suite runs against
-//! ([`front`]).
+//! ([`front`]) and the independent reference model of queries and updates
+//! ([`reference`]).
 #![allow(dead_code)]
 
 pub mod front;
+pub mod reference;

@@ -8,6 +8,8 @@
 //! Correctness is checked against a "twin": an identical collection without
 //! secondary indexes, whose answers come from a plain collection scan and the
 //! matcher. An index must change how a query runs, never what it returns.
+//! The twin's answers are in turn checked against the independent reference
+//! model of `common/reference.rs` (no code shared with the engine's matcher).
 
 //!
 //! The files of this test split it by concern; the fixtures below are shared.
@@ -29,6 +31,7 @@ mod transactions;
 
 use collection_store::{Database, Error, Explain, IndexSpec};
 use common::front::{Db, Front, C};
+use common::reference;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -79,7 +82,9 @@ fn no_duplicate_ids(docs: &[Value]) -> bool {
     v.len() == n
 }
 
-/// An indexed collection and an identical unindexed one.
+/// An indexed collection and an identical unindexed one; the unindexed
+/// answers are also checked against the independent reference model
+/// (`common/reference.rs`) whenever the filter is inside its rules.
 struct Twin<'d> {
     ix: C<'d>,
     plain: C<'d>,
@@ -108,6 +113,7 @@ impl Twin<'_> {
     /// results and explain.
     fn check(&self, filter: Value) -> (Vec<Value>, Explain) {
         let want = self.plain.find(filter.clone()).to_vec().unwrap();
+        self.check_reference(&filter, &want);
         let got = self.ix.find(filter.clone()).to_vec().unwrap();
         assert_eq!(got, want, "find({filter}) differs from the unindexed twin");
         assert_eq!(
@@ -118,6 +124,33 @@ impl Twin<'_> {
         let e = self.ix.explain(filter.clone()).unwrap();
         assert_eq!(e.stats.returned, want.len() as u64, "explain({filter})");
         (got, e)
+    }
+
+    /// What the independent reference model selects for `filter` from the
+    /// stored documents (primary-key order), or `None` for a filter or
+    /// documents outside its rules.
+    fn reference_selects(&self, filter: &Value) -> Option<Vec<Value>> {
+        if !reference::supported(filter) {
+            return None;
+        }
+        let stored = self.plain.find(json!({})).to_vec().unwrap();
+        // Extended JSON values (dates, object ids) are outside its rules.
+        if !stored.iter().all(reference::plain_json) {
+            return None;
+        }
+        Some(reference::select(&stored, filter))
+    }
+
+    /// The third opinion: the unindexed twin's answer `want` must also be
+    /// what the reference model selects.
+    fn check_reference(&self, filter: &Value, want: &[Value]) {
+        if let Some(selected) = self.reference_selects(filter) {
+            assert_eq!(
+                want,
+                &selected[..],
+                "find({filter}) on the unindexed twin differs from the reference model"
+            );
+        }
     }
 
     /// Same with a sort and a limit (0: none).
@@ -140,6 +173,20 @@ impl Twin<'_> {
             got, want,
             "find({filter}).sort({sort}).limit({limit}) differs from the unindexed twin"
         );
+        if let Some(selected) = self.reference_selects(&filter) {
+            let n = if limit == 0 {
+                selected.len()
+            } else {
+                selected.len().min(limit as usize)
+            };
+            assert!(
+                want.len() == n && want.iter().all(|d| selected.contains(d)),
+                "find({filter}).sort({sort}).limit({limit}) returned ids {:?}; \
+                 the reference model selects ids {:?}",
+                ids(&want),
+                ids(&selected)
+            );
+        }
         let e = self
             .ix
             .find(filter)
