@@ -27,7 +27,7 @@ use openraft::{
 use super::types::{NodeId, TypeConfig};
 use crate::error::{Error, Result};
 
-type Db = heed::Database<Bytes, Bytes>;
+type Db = heed::Database<'static, Bytes, Bytes>;
 
 const VOTE: &[u8] = b"v";
 const PURGED: &[u8] = b"p";
