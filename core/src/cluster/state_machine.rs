@@ -65,6 +65,7 @@ struct Shared {
     generation: Mutex<u64>,
     membership: Mutex<StoredMembership<NodeId, BasicNode>>,
     builds: Mutex<u64>,
+    installed: std::sync::atomic::AtomicU64,
 }
 
 /// The state machine of one member. Cheap to clone (an `Arc` inside).
@@ -118,6 +119,7 @@ impl StateMachine {
                 generation: Mutex::new(generation),
                 membership: Mutex::new(applied.membership),
                 builds: Mutex::new(0),
+                installed: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -133,6 +135,14 @@ impl StateMachine {
     pub fn applied(&self) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
         let a = read_applied(&self.database())?;
         Ok((a.last_applied, a.membership))
+    }
+
+    /// Snapshots received from the leader and installed since this
+    /// state machine was opened.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.shared
+            .installed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn current_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>> {
@@ -247,6 +257,8 @@ impl StateMachine {
         drop(old);
         layout::cleanup(&sh.db_dir, next);
         *sh.membership.lock() = meta.last_membership.clone();
+        sh.installed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.keep_snapshot(meta, data)
     }
 }
