@@ -47,6 +47,9 @@ struct Applied {
     membership: StoredMembership<NodeId, BasicNode>,
 }
 
+/// The last applied log id and the membership it holds.
+pub type AppliedState = (Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>);
+
 /// The newest snapshot's meta (JSON in `current.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CurrentSnapshot {
@@ -132,7 +135,7 @@ impl StateMachine {
     }
 
     /// The last applied log id and membership, as the database records them.
-    pub fn applied(&self) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+    pub fn applied(&self) -> Result<AppliedState> {
         let a = read_applied(&self.database())?;
         Ok((a.last_applied, a.membership))
     }
@@ -264,7 +267,7 @@ impl StateMachine {
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> StorageError<NodeId> {
-    StorageIOError::write_state_machine(&io(e)).into()
+    StorageIOError::write_state_machine(io(e)).into()
 }
 
 async fn blocking<T: Send + 'static>(
@@ -286,8 +289,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let sm = self.0.clone();
         tokio::task::spawn_blocking(move || sm.build())
             .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &io(e)))?
-            .map_err(|e| StorageIOError::write_snapshot(None, &io(e)).into())
+            .map_err(|e| StorageIOError::write_snapshot(None, io(e)))?
+            .map_err(|e| StorageIOError::write_snapshot(None, io(e)).into())
     }
 }
 
@@ -303,8 +306,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let sm = self.clone();
         tokio::task::spawn_blocking(move || sm.applied())
             .await
-            .map_err(|e| StorageIOError::read_state_machine(&io(e)))?
-            .map_err(|e| StorageIOError::read_state_machine(&io(e)).into())
+            .map_err(|e| StorageIOError::read_state_machine(io(e)))?
+            .map_err(|e| StorageIOError::read_state_machine(io(e)).into())
     }
 
     async fn apply<I>(
@@ -371,8 +374,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         tokio::task::spawn_blocking(move || sm.install(&meta, &data))
             .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &io(e)))?
-            .map_err(|e| StorageIOError::write_snapshot(None, &io(e)).into())
+            .map_err(|e| StorageIOError::write_snapshot(None, io(e)))?
+            .map_err(|e| StorageIOError::write_snapshot(None, io(e)).into())
     }
 
     async fn get_current_snapshot(
@@ -381,7 +384,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let sm = self.clone();
         tokio::task::spawn_blocking(move || sm.current_snapshot())
             .await
-            .map_err(|e| StorageIOError::read_snapshot(None, &io(e)))?
-            .map_err(|e| StorageIOError::read_snapshot(None, &io(e)).into())
+            .map_err(|e| StorageIOError::read_snapshot(None, io(e)))?
+            .map_err(|e| StorageIOError::read_snapshot(None, io(e)).into())
     }
 }
