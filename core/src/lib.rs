@@ -96,6 +96,8 @@ pub(crate) mod query;
 pub(crate) mod storage;
 pub(crate) mod write;
 // The handles: public entry points.
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub(crate) mod handles;
 #[cfg(feature = "replication")]
 pub mod replication;

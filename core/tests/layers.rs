@@ -25,7 +25,14 @@ const LAYERS: &[&str] = &[
 ];
 
 /// Modules above the engine: they may use every layer (and each other).
-const HANDLES: &[&str] = &["lib", "handles", "typed", "verify", "replication"];
+const HANDLES: &[&str] = &[
+    "lib",
+    "handles",
+    "typed",
+    "verify",
+    "replication",
+    "cluster",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

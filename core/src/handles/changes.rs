@@ -199,7 +199,7 @@ impl Database {
 fn local_lsn(output: Output) -> Lsn {
     match output {
         Output::Local(_, lsn) => lsn,
-        Output::Statements(_) => 0,
+        Output::Statements(_) | Output::Replicated(_) => 0,
     }
 }
 

@@ -18,6 +18,9 @@ pub mod database;
 #[cfg(test)]
 mod decode_tests;
 pub mod find;
+// Used by the cluster's state machine (feature "cluster") and its tests.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub mod replicated;
 pub mod stats;
 #[cfg(feature = "async")]
 pub mod stream;

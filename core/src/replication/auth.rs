@@ -29,6 +29,23 @@ pub const MIN_SECRET_LEN: usize = 16;
 const PRIMARY_LABEL: &[u8] = b"cs-repl/1 primary";
 const REPLICA_LABEL: &[u8] = b"cs-repl/1 replica";
 
+/// The labels mixed into the two proofs of a handshake. Each protocol that
+/// reuses the handshake has its own pair, so a proof made for one protocol
+/// never authenticates a connection of another (domain separation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Labels {
+    /// Mixed into the proof of the side that accepts the connection.
+    pub server: &'static [u8],
+    /// Mixed into the proof of the side that opens it.
+    pub client: &'static [u8],
+}
+
+/// The labels of replication connections (primary accepts, replica dials).
+pub const REPLICATION: Labels = Labels {
+    server: PRIMARY_LABEL,
+    client: REPLICA_LABEL,
+};
+
 /// Checks that a configured secret is usable.
 pub fn check_secret(secret: &[u8]) -> Result<()> {
     if secret.len() < MIN_SECRET_LEN {
@@ -90,6 +107,16 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     secret: &[u8],
 ) -> Result<Lsn> {
+    client_handshake_as(s, secret, &REPLICATION).await
+}
+
+/// The dialing side of the handshake with another protocol's `labels`.
+/// Returns the number the accepting side sent in `AuthOk`.
+pub async fn client_handshake_as<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    secret: &[u8],
+    labels: &Labels,
+) -> Result<Lsn> {
     let nonce_r = nonce()?;
     write_message(
         s,
@@ -112,7 +139,7 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             "the primary speaks replication protocol version {version}, this replica speaks {PROTOCOL_VERSION}"
         )));
     }
-    if !verify(secret, PRIMARY_LABEL, &nonce_r, &nonce_p, &proof)? {
+    if !verify(secret, labels.server, &nonce_r, &nonce_p, &proof)? {
         let _ = write_message(
             s,
             &Message::Error {
@@ -125,7 +152,7 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             "the primary did not prove knowledge of the shared secret (secrets differ?); connection closed".into(),
         ));
     }
-    let proof = tag(secret, REPLICA_LABEL, &nonce_r, &nonce_p)?;
+    let proof = tag(secret, labels.client, &nonce_r, &nonce_p)?;
     write_message(s, &Message::Proof { proof }).await?;
     match read_message_max(s, MAX_SMALL_FRAME).await? {
         Message::AuthOk { last_lsn } => Ok(last_lsn),
@@ -139,6 +166,17 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     secret: &[u8],
     last_lsn: Lsn,
+) -> Result<()> {
+    server_handshake_as(s, secret, last_lsn, &REPLICATION).await
+}
+
+/// The accepting side of the handshake with another protocol's `labels`;
+/// `last_lsn` is sent in `AuthOk`.
+pub async fn server_handshake_as<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    secret: &[u8],
+    last_lsn: Lsn,
+    labels: &Labels,
 ) -> Result<()> {
     let (version, nonce_r) = match read_message_max(s, MAX_SMALL_FRAME).await? {
         Message::Hello { version, nonce } => (version, nonce),
@@ -170,7 +208,7 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(Error::Protocol(msg));
     }
     let nonce_p = nonce()?;
-    let proof = tag(secret, PRIMARY_LABEL, &nonce_r, &nonce_p)?;
+    let proof = tag(secret, labels.server, &nonce_r, &nonce_p)?;
     write_message(
         s,
         &Message::Challenge {
@@ -184,7 +222,7 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         Message::Proof { proof } => proof,
         other => return Err(unexpected(&other, "Proof", "replica")),
     };
-    if !verify(secret, REPLICA_LABEL, &nonce_r, &nonce_p, &proof)? {
+    if !verify(secret, labels.client, &nonce_r, &nonce_p, &proof)? {
         let _ = write_message(
             s,
             &Message::Error {
@@ -234,6 +272,44 @@ mod tests {
         // The replica rejects the primary's proof first, so the primary sees the
         // replica's refusal instead of a proof.
         assert!(matches!(s, Err(Error::Unauthorized(_))), "{s:?}");
+    }
+
+    #[test]
+    fn labels_separate_protocols() {
+        const OTHER: Labels = Labels {
+            server: b"cs-test/1 server",
+            client: b"cs-test/1 client",
+        };
+        let secret: &'static [u8] = b"0123456789abcdef-secret";
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (same, crossed) = rt.block_on(async move {
+            let (mut a, mut b) = tokio::io::duplex(1 << 16);
+            let same = tokio::join!(
+                client_handshake_as(&mut a, secret, &OTHER),
+                server_handshake_as(&mut b, secret, 5, &OTHER)
+            );
+            let (mut a, mut b) = tokio::io::duplex(1 << 16);
+            let crossed = tokio::join!(
+                client_handshake_as(&mut a, secret, &OTHER),
+                server_handshake(&mut b, secret, 5)
+            );
+            (same, crossed)
+        });
+        assert_eq!(same.0.unwrap(), 5);
+        same.1.unwrap();
+        // Same secret, another protocol's labels: refused on both sides.
+        assert!(
+            matches!(crossed.0, Err(Error::Unauthorized(_))),
+            "{:?}",
+            crossed.0
+        );
+        assert!(
+            matches!(crossed.1, Err(Error::Unauthorized(_))),
+            "{:?}",
+            crossed.1
+        );
     }
 
     #[test]

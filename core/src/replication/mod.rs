@@ -28,7 +28,7 @@
 //! ("Replication"). Connections are authenticated, **not encrypted**.
 
 pub mod auth;
-mod layout;
+pub(crate) mod layout;
 mod primary;
 pub mod protocol;
 mod replica;

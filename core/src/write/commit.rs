@@ -56,6 +56,22 @@ pub enum Local {
     StartLog,
 }
 
+/// Entries a replicated log (the cluster's Raft log) delivers to its state
+/// machine, applied in one unit together with a record of how far the log
+/// has been applied (written in the same LMDB transaction). A command that
+/// fails (a duplicate key, a conflicting change set) fails identically
+/// wherever it is applied, so its error is part of the result and the
+/// record is written anyway; any other failure fails the whole unit.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub struct Replicated {
+    /// The commands, in log order; `None` for the log's own entries
+    /// (blanks, membership), which change no data.
+    pub commands: Vec<Option<Command>>,
+    /// Key (in the `meta` table) and value of the record.
+    pub record: (Vec<u8>, Vec<u8>),
+}
+
 /// One unit of work for the commit loop.
 #[derive(Debug, Clone)]
 pub enum Work {
@@ -63,6 +79,9 @@ pub enum Work {
     Command(Command),
     /// A local write.
     Local(Local),
+    /// Entries of a replicated log (see [`Replicated`]).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Replicated(Replicated),
 }
 
 impl Work {
@@ -79,10 +98,14 @@ impl Work {
 }
 
 /// What a unit of work produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Output {
     /// The outcome of each statement of a command.
     Statements(Vec<Outcome>),
+    /// Replicated entries: per command, its outcomes or the error it failed
+    /// with (the record was written either way).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Replicated(Vec<std::result::Result<Vec<Outcome>, Error>>),
     /// A local write: whether it changed anything (for `DropConsumer`: the
     /// consumer existed), and the newest LSN it applied (0: none).
     Local(bool, Lsn),
@@ -142,7 +165,9 @@ impl Drop for WriterMark {
 pub fn check_allowed(engine: &Engine, work: &Work) -> Result<()> {
     match work {
         Work::Command(_) => engine.check_writable(),
-        Work::Local(_) => engine.check_local_writable(),
+        // A replicated database refuses the application's own writes (it is
+        // opened as a replica) and takes only its log's entries.
+        Work::Local(_) | Work::Replicated(_) => engine.check_local_writable(),
     }
 }
 
@@ -193,6 +218,8 @@ fn run_unit(
     let store = &engine.store;
     let mut w = Wtx::new(store, txn);
     match work {
+        // Takes the transaction itself: its command runs nested.
+        Work::Replicated(r) => run_replicated(engine, txn, r, log, progress),
         Work::Command(command) => {
             let mut ops = Vec::new();
             let mut cx = ApplyContext {
@@ -227,6 +254,55 @@ fn run_unit(
         }
         Work::Local(local) => run_local(&mut w, local).map(|out| (out, Vec::new())),
     }
+}
+
+/// Runs replicated entries: each command in a nested transaction (undone
+/// alone when it fails, except that a full map fails the whole unit so that
+/// the batch runs again in a larger map), each that logged something with
+/// its own change-log entry, then the record.
+fn run_replicated(
+    engine: &Engine,
+    txn: &mut RwTxn<'_>,
+    r: &Replicated,
+    log: &Appending,
+    mut progress: Progress<'_>,
+) -> Result<(Output, Frames)> {
+    let store = &engine.store;
+    let mut frames: Frames = Vec::new();
+    let mut results = Vec::with_capacity(r.commands.len());
+    for command in &r.commands {
+        let Some(command) = command else {
+            results.push(Ok(Vec::new()));
+            continue;
+        };
+        let mut child = store.nested(txn)?;
+        let mut ops = Vec::new();
+        let mut cx = ApplyContext {
+            targets: &engine.targets,
+            progress: reborrow(&mut progress),
+        };
+        let applied = apply_command(&mut Wtx::new(store, &mut child), command, &mut cx, &mut ops);
+        match applied {
+            Ok(outcomes) => {
+                child.commit()?;
+                if !ops.is_empty() {
+                    let lsn = log.next_lsn() + frames.len() as u64;
+                    frames.push((lsn, encode_frame(lsn, command.time_ms, &ops)?));
+                }
+                results.push(Ok(outcomes));
+            }
+            Err(e) => {
+                child.abort();
+                if is_map_full(&e) {
+                    return Err(e);
+                }
+                results.push(Err(e));
+            }
+        }
+    }
+    let (key, value) = &r.record;
+    Wtx::new(store, txn).put(Table::Meta, key, value)?;
+    Ok((Output::Replicated(results), frames))
 }
 
 fn run_local(w: &mut Wtx<'_, '_>, local: &Local) -> Result<Output> {
@@ -469,7 +545,7 @@ pub fn newest(results: &[Result<(Output, Lsn)>]) -> Lsn {
         .filter_map(|r| r.as_ref().ok())
         .map(|(out, lsn)| match out {
             Output::Local(_, applied) => (*applied).max(*lsn),
-            Output::Statements(_) => *lsn,
+            Output::Statements(_) | Output::Replicated(_) => *lsn,
         })
         .max()
         .unwrap_or(0)
