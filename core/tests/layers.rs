@@ -32,6 +32,7 @@ const HANDLES: &[&str] = &[
     "verify",
     "replication",
     "cluster",
+    "bin",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
