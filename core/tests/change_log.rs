@@ -523,6 +523,56 @@ fn a_replica_database_refuses_writes_and_follows_frames_idempotently() {
     cons.ack(11).unwrap();
 }
 
+/// Commits with `commit(round)` while another thread sleeps in
+/// `wait_for_commit`, until one round shows the commit woke it (not its poll
+/// for other processes' commits); returns the last LSN.
+fn commits_wake_the_waiter(db: &Database, start: u64, path: &str, commit: impl Fn(usize)) -> u64 {
+    // A waiter asleep on the commit signal must be woken by the commit, not
+    // by its next 50 ms poll for other processes' commits. A round in which a
+    // poll deadline passed between "asleep" and "returned" proves nothing
+    // either way and is repeated.
+    let mut lsn = start;
+    let mut conclusive = false;
+    for round in 0..40 {
+        let db2 = db.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(db2.wait_for_commit(lsn, Duration::from_secs(600)));
+        });
+        // A snapshot taken while it sleeps: from here on, only a wake-up or a
+        // deadline can end its wait.
+        let before = loop {
+            let st = testing::commit_signal(db);
+            if st.waiting > 0 {
+                break st;
+            }
+            std::thread::yield_now();
+        };
+        commit(round);
+        let woke = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                panic!("hang: {path}: wait_for_commit did not return after a commit")
+            });
+        assert_eq!(woke.unwrap(), lsn + 1);
+        lsn += 1;
+        let after = testing::commit_signal(db);
+        if after.woken > before.woken {
+            conclusive = true;
+            break;
+        }
+        assert!(
+            after.timed_out > before.timed_out,
+            "{path}: wait_for_commit returned without a wake-up and without a poll: {before:?} -> {after:?}"
+        );
+    }
+    assert!(
+        conclusive,
+        "{path}: in 40 rounds no commit woke the waiter: it only noticed commits by polling"
+    );
+    lsn
+}
+
 #[test]
 fn a_snapshot_opens_at_its_lsn_and_wait_for_commit_wakes() {
     let dir = tempfile::tempdir().unwrap();
@@ -541,47 +591,18 @@ fn a_snapshot_opens_at_its_lsn_and_wait_for_commit_wakes() {
         assert_eq!(contents(&snap), contents(&db));
         assert!(snap.verify().unwrap().is_ok());
     }
-    // A waiter asleep on the commit signal must be woken by the commit, not
-    // by its next 50 ms poll for other processes' commits. A round in which a
-    // poll deadline passed between "asleep" and "returned" proves nothing
-    // either way and is repeated.
-    let mut lsn = lsn;
-    let mut conclusive = false;
-    for round in 0..40 {
-        let db2 = db.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(db2.wait_for_commit(lsn, Duration::from_secs(600)));
-        });
-        // A snapshot taken while it sleeps: from here on, only a wake-up or a
-        // deadline can end its wait.
-        let before = loop {
-            let st = testing::commit_signal(&db);
-            if st.waiting > 0 {
-                break st;
-            }
-            std::thread::yield_now();
-        };
+    // Both commit paths must wake a sleeping waiter: single statements
+    // (group commit) and explicit transactions.
+    let lsn = commits_wake_the_waiter(&db, lsn, "insert_one", |round| {
         c.insert_one(json!({"_id": format!("x{round}")})).unwrap();
-        let woke = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("hang: wait_for_commit did not return after a commit");
-        assert_eq!(woke.unwrap(), lsn + 1);
-        lsn += 1;
-        let after = testing::commit_signal(&db);
-        if after.woken > before.woken {
-            conclusive = true;
-            break;
-        }
-        assert!(
-            after.timed_out > before.timed_out,
-            "wait_for_commit returned without a wake-up and without a poll: {before:?} -> {after:?}"
-        );
-    }
-    assert!(
-        conclusive,
-        "in 40 rounds no commit woke the waiter: it only noticed commits by polling"
-    );
+    });
+    let lsn = commits_wake_the_waiter(&db, lsn, "transaction", |round| {
+        db.transaction(|tx| {
+            tx.collection("c")?
+                .insert_one(json!({"_id": format!("t{round}")}))
+        })
+        .unwrap();
+    });
     assert_eq!(
         db.wait_for_commit(lsn, Duration::from_millis(10)).unwrap(),
         lsn,
