@@ -4,17 +4,11 @@
 //! the leader and failing over across members is the caller's job (a full
 //! `Cluster` handle is not built yet).
 
-use std::time::Duration;
-
 use serde_json::Value;
 use tokio::net::TcpStream;
 
 use super::wire::{self, ClientRequest, ClientResponse, Status};
 use crate::error::{Error, Result};
-use crate::replication::auth::client_handshake_as;
-
-/// How long dialing and the handshake may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One authenticated connection to a member's client port.
 pub struct NodeClient {
@@ -24,18 +18,9 @@ pub struct NodeClient {
 impl NodeClient {
     /// Dials the client port at `addr` and authenticates with `secret`.
     pub async fn connect(addr: &str, secret: &[u8]) -> Result<NodeClient> {
-        let dial = async {
-            let mut stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            client_handshake_as(&mut stream, secret, &wire::CLIENT).await?;
-            Ok::<_, Error>(stream)
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
-            Ok(r) => Ok(NodeClient { stream: r? }),
-            Err(_) => Err(Error::Replication(format!(
-                "connecting to the member at {addr} took over {CONNECT_TIMEOUT:?}"
-            ))),
-        }
+        Ok(NodeClient {
+            stream: wire::dial(addr, secret, &wire::CLIENT).await?,
+        })
     }
 
     /// Sends one request and reads its answer.

@@ -24,10 +24,6 @@ use tokio::net::TcpStream;
 use super::types::{NodeId, Request, TypeConfig};
 use super::wire::{self, PeerRequest, PeerResponse, WriteError, Written};
 use crate::error::{Error, Result};
-use crate::replication::auth::client_handshake_as;
-
-/// How long dialing and the handshake may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Pause between calls to an unreachable member.
 const BACKOFF: Duration = Duration::from_millis(200);
@@ -40,18 +36,9 @@ pub(crate) struct PeerConn {
 impl PeerConn {
     /// Dials `addr` and authenticates with `secret` (both directions).
     pub(crate) async fn connect(addr: &str, secret: &[u8]) -> Result<PeerConn> {
-        let dial = async {
-            let mut stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            client_handshake_as(&mut stream, secret, &wire::PEER).await?;
-            Ok::<_, Error>(stream)
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
-            Ok(r) => Ok(PeerConn { stream: r? }),
-            Err(_) => Err(Error::Replication(format!(
-                "connecting to the member at {addr} took over {CONNECT_TIMEOUT:?}"
-            ))),
-        }
+        Ok(PeerConn {
+            stream: wire::dial(addr, secret, &wire::PEER).await?,
+        })
     }
 
     /// Sends `req` and reads its answer.

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::types::{NodeId, Request, Response, TypeConfig};
 use crate::error::{Error, Result};
-use crate::replication::auth::Labels;
+use crate::replication::auth::{client_handshake_as, Labels};
 
 /// Largest frame body accepted: 64 MiB (snapshot chunks are sent at
 /// [`super::node::SNAPSHOT_CHUNK`] bytes, which JSON at most quadruples).
@@ -37,6 +37,30 @@ pub const CLIENT: Labels = Labels {
     server: b"cs-raft/1 node",
     client: b"cs-raft/1 client",
 };
+
+/// How long dialling a member and authenticating may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Dials a member at `addr` and authenticates with `secret` under `labels`
+/// (both directions); one place for peers and clients.
+pub(crate) async fn dial(
+    addr: &str,
+    secret: &[u8],
+    labels: &Labels,
+) -> Result<tokio::net::TcpStream> {
+    let dial = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        client_handshake_as(&mut stream, secret, labels).await?;
+        Ok::<_, Error>(stream)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Replication(format!(
+            "connecting to the member at {addr} took over {CONNECT_TIMEOUT:?}"
+        ))),
+    }
+}
 
 /// A request on the peer port.
 #[derive(Debug, Serialize, Deserialize)]
