@@ -450,6 +450,61 @@ fn snapshot_bootstrap_after_log_truncation() {
     assert_eq!(off.last_lsn().unwrap(), db.last_lsn().unwrap());
 }
 
+/// A replica restarted right after installing a snapshot (it has applied
+/// nothing since, so its own log holds none of its entries) reconnects: once
+/// while the primary still holds that position, once after the primary
+/// released it (a second snapshot).
+#[test]
+fn a_replica_restarted_right_after_a_snapshot_reconnects() {
+    let pdir = tempfile::tempdir().unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(
+        pdir.path(),
+        DatabaseOptions::default().log_retention(LogRetention::default().max_entries(20)),
+    )
+    .unwrap();
+    let c = db.collection("c").unwrap();
+    let insert = |from: u64, to: u64| {
+        for i in from..to {
+            c.insert_one(json!({"_id": i})).unwrap();
+        }
+    };
+    insert(0, 100);
+    let primary = serve(&db);
+    let follow = || Replica::follow(primary.local_addr(), rdir.path(), replica_config()).unwrap();
+
+    let replica = follow();
+    let at = catch_up(&db, &replica);
+    assert_eq!(replica.status().snapshots_installed, 1);
+    drop(replica);
+    // The primary still retains entry `at`; the replica's log does not.
+    assert!(db.log_bounds().unwrap().0 <= at);
+    let replica = follow();
+    replica.wait_connected(WAIT).unwrap();
+    insert(100, 101);
+    catch_up(&db, &replica);
+    assert_eq!(
+        replica.status().snapshots_installed,
+        0,
+        "no snapshot needed"
+    );
+    assert_same(&db, &replica.database());
+
+    // Installed from a snapshot again, then the primary moves past it.
+    drop(replica);
+    insert(101, 200);
+    let replica = follow();
+    let at = catch_up(&db, &replica);
+    assert_eq!(replica.status().snapshots_installed, 1);
+    drop(replica);
+    insert(200, 300);
+    assert!(db.log_bounds().unwrap().0 > at + 1);
+    let replica = follow();
+    catch_up(&db, &replica);
+    assert_eq!(replica.status().snapshots_installed, 1);
+    assert_same(&db, &replica.database());
+}
+
 #[test]
 fn semi_sync_waits_for_the_replica() {
     let pdir = tempfile::tempdir().unwrap();

@@ -90,8 +90,10 @@ pub enum Message {
     },
     /// Type 0x10, replica → primary: stream every entry with an LSN above `after`;
     /// `after u64 | crc u32`, where `crc` is the CRC-32C field of the replica's
-    /// frame at `after` (0 when `after` is 0), so the primary can tell a replica
-    /// whose history diverged from its own.
+    /// frame at `after`, so the primary can tell a replica whose history
+    /// diverged from its own; 0 when `after` is 0 or the replica's log no longer
+    /// holds that frame (installed from a snapshot, nothing applied since), and
+    /// then the primary has nothing to compare.
     Follow {
         /// The replica's last applied LSN.
         after: Lsn,

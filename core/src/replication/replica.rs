@@ -443,9 +443,16 @@ async fn connection(
         let crc = if applied == 0 {
             0
         } else {
-            match db.read_log_frames(applied - 1, 1)?.first() {
-                Some((lsn, frame)) if *lsn == applied => protocol::frame_crc(frame),
-                _ => 0,
+            // A log that no longer holds its newest entry (the replica was
+            // installed from a snapshot and applied nothing since) cannot show
+            // that entry's checksum: 0 says so.
+            match db.read_log_frames(applied - 1, 1) {
+                Ok(f) => match f.first() {
+                    Some((lsn, frame)) if *lsn == applied => protocol::frame_crc(frame),
+                    _ => 0,
+                },
+                Err(Error::LogTruncated { .. }) => 0,
+                Err(e) => return Err(e),
             }
         };
         Ok((applied, crc))
